@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each builds .venv itself.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+OUT     ?= out
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/accel simulate --network resnet50 --rows 16 --cols 16 --block 16 --queue-depth 4 \
+	    --weight-density 0.2 --act-density 0.5 --seed 1 \
+	    --json $(OUT)/resnet50.json --plot $(OUT) --force
+	$(BIN)/accel curve --network resnet50 --plot $(OUT) --force
+
+# pytest exits 5 when it collects nothing; that must fail, so no `|| true` anywhere.
+test: $(STAMP)
+	$(BIN)/ruff check accel tests bench
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/simulate_speed.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis .ruff_cache bench/.scalesim-venv

@@ -1,0 +1,177 @@
+"""Frozen, validated configuration: the array (the contract's parameters) and the system
+around it (clock, DRAM, global buffer).
+
+The field names of :class:`ArrayConfig` are the keys of a TOML file's ``[array]`` table,
+those of :class:`SystemConfig` the keys of its ``[system]`` table. Every value is checked
+at construction, so a config that exists is a config that is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import AccelError
+
+__all__ = ["ArrayConfig", "SystemConfig", "Config", "load_config"]
+
+MAX_BLOCK = 64  # masks are held as one 64-bit word per block
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AccelError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        span = f"at least {lo}" if hi is None else f"in {lo}..{hi}"
+        raise AccelError(f"{name} must be an integer {span}, not {value!r}")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise AccelError(f"{name} must be true or false, not {value!r}")
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise AccelError(f"{name} must be a positive number, not {value!r}")
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """The PE array: the parameters of the dataflow contract, section 2."""
+
+    rows: int = 16
+    cols: int = 16
+    block: int = 16
+    queue_depth: int = 4
+    lanes: int = 1
+    w_bits: int = 8
+    a_bits: int = 8
+    acc_bits: int = 32
+    skip_weights: bool = True
+    skip_acts: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int("rows", self.rows, 1, 256)
+        _check_int("cols", self.cols, 1, 256)
+        _check_int("block", self.block, 1, MAX_BLOCK)
+        _check_int("queue_depth", self.queue_depth, 1, 64)
+        _check_int("lanes", self.lanes, 1, self.block)
+        _check_int("w_bits", self.w_bits, 2, 32)
+        _check_int("a_bits", self.a_bits, 2, 32)
+        _check_int("acc_bits", self.acc_bits, self.w_bits + self.a_bits, 64)
+        _check_bool("skip_weights", self.skip_weights)
+        _check_bool("skip_acts", self.skip_acts)
+
+    @property
+    def dense(self) -> bool:
+        """True for the dense baseline: no zero is skipped."""
+        return not (self.skip_weights or self.skip_acts)
+
+    def as_dense(self) -> ArrayConfig:
+        """The dense baseline on the same array."""
+        return dataclasses.replace(self, skip_weights=False, skip_acts=False)
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """What surrounds the core: clock, DRAM and the global buffer (GLB)."""
+
+    clock_mhz: float = 200.0
+    dram_bytes_per_cycle: float = 32.0
+    glb_kib: int = 1024
+    glb_bytes_per_cycle: float = 64.0
+
+    def __post_init__(self) -> None:
+        _check_positive("clock_mhz", self.clock_mhz)
+        _check_positive("dram_bytes_per_cycle", self.dram_bytes_per_cycle)
+        _check_int("glb_kib", self.glb_kib, 1)
+        _check_positive("glb_bytes_per_cycle", self.glb_bytes_per_cycle)
+
+    @property
+    def glb_bytes(self) -> int:
+        return self.glb_kib * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a simulation needs to know about the hardware."""
+
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    system: SystemConfig = field(default_factory=SystemConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {"array": dataclasses.asdict(self.array), "system": dataclasses.asdict(self.system)}
+
+    def to_toml(self) -> str:
+        lines = []
+        for table, values in self.to_dict().items():
+            lines.append(f"[{table}]")
+            for key, value in values.items():
+                lines.append(f"{key} = {str(value).lower() if isinstance(value, bool) else value}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+_TABLES = {"array": ArrayConfig, "system": SystemConfig}
+
+
+def _build(table: str, values: Mapping[str, Any], source: str | None):
+    cls = _TABLES[table]
+    known = {f.name for f in fields(cls)}
+    for key in values:
+        if key not in known:
+            raise AccelError(
+                f"[{table}] unknown key {key!r} (known: {', '.join(sorted(known))})", source=source
+            )
+    try:
+        return cls(**values)
+    except AccelError as err:
+        raise AccelError(f"[{table}] {err}", source=source) from None
+
+
+def config_from_dict(data: Mapping[str, Any], source: str | None = None) -> Config:
+    """Build a :class:`Config` from ``{"array": {...}, "system": {...}}``."""
+    for table, values in data.items():
+        if table not in _TABLES:
+            raise AccelError(f"unknown table [{table}] (known: [array], [system])", source=source)
+        if not isinstance(values, Mapping):
+            raise AccelError(f"{table} must be a table, not {values!r}", source=source)
+    return Config(
+        array=_build("array", data.get("array", {}), source),
+        system=_build("system", data.get("system", {}), source),
+    )
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Read a TOML file (or start from the defaults) and apply per-field overrides.
+
+    ``overrides`` maps a table name to the fields to replace, as the CLI's
+    ``--rows 8`` style flags give them.
+    """
+    data: dict[str, dict[str, Any]] = {}
+    source = None
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise AccelError("cannot read config: no such file", source=source) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise AccelError(f"cannot read config: {err}", source=source) from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise AccelError(f"not valid TOML: {err}", source=source) from None
+        config_from_dict(data, source)  # name the file in errors from the file itself
+    merged = {t: dict(data.get(t, {})) for t in _TABLES}
+    for table, values in (overrides or {}).items():
+        merged[table].update({k: v for k, v in values.items() if v is not None})
+    return config_from_dict(merged, None if not overrides else "command line")

@@ -1,0 +1,13 @@
+"""The one exception type for bad user input.
+
+The CLI turns it into a single line on stderr and exit code 2, so its message must
+name the file (when there is one), the field and the offending value.
+"""
+
+
+class AccelError(Exception):
+    """Bad input from the user: a config value, a file, a flag."""
+
+    def __init__(self, message: str, *, source: str | None = None):
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)

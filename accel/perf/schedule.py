@@ -1,0 +1,142 @@
+"""The contract's timing (section 5), vectorised over tiles and rows.
+
+For every tile the row work ``e[r, b] = popcount(wm & am)`` gives ``c[r, b] =
+max(1, ceil(e / lanes))`` and the recurrence
+
+    I[b]    = max(I[b-1] + 1, max_r P[r, b-D] + 1)
+    P[r, b] = max(F[r, b-1], I[b] + 1)
+    F[r, b] = P[r, b] + c[r, b]
+
+is run for all tiles at once, one block at a time (the only Python loop). The result
+is per-tile compute cycles and the counters of section 6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import ArrayConfig
+from ..encode import ActPattern, WeightPattern, full_mask
+
+__all__ = ["Counters", "Schedule", "row_work", "tile_cycles", "schedule"]
+
+COUNTER_NAMES = (
+    "windows",
+    "weight_reads",
+    "macs_issued",
+    "macs_effectual",
+    "macs_gated",
+    "row_busy_cycles",
+    "row_idle_cycles",
+    "outputs",
+)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The events of the contract's section 6, with exactly those names."""
+
+    windows: int = 0
+    weight_reads: int = 0
+    macs_issued: int = 0
+    macs_effectual: int = 0
+    macs_gated: int = 0
+    row_busy_cycles: int = 0
+    row_idle_cycles: int = 0
+    outputs: int = 0
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(*(getattr(self, n) + getattr(other, n) for n in COUNTER_NAMES))
+
+    def as_dict(self) -> dict[str, int]:
+        return {n: int(getattr(self, n)) for n in COUNTER_NAMES}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Timing of one layer: compute cycles per tile (``[G, ntm, ntn]``) and the counters."""
+
+    tile_cycles: np.ndarray
+    counters: Counters
+
+    @property
+    def compute_cycles(self) -> int:
+        """Sum over tiles of ``max_r F[r, nb-1]`` with ``I[0] = 0``; nothing added."""
+        return int(self.tile_cycles.sum())
+
+
+def _effective_masks(cfg: ArrayConfig, wp: WeightPattern, ap: ActPattern):
+    """Masks as the hardware sees them: all ones where a kind of zero is not skipped.
+
+    Returns ``wm [G, ntm, R, nb]`` and ``am [G, ntn', nb]``; when activations are not
+    skipped every column tile is alike, so ``ntn' = 1`` and the caller repeats it.
+    """
+    R = cfg.rows
+    G, Mg, nb = wp.masks.shape
+    ntm = -(-Mg // R)
+    ones = full_mask(cfg.block)
+    if cfg.skip_weights:
+        wm = np.zeros((G, ntm * R, nb), dtype=np.uint64)
+        wm[:, :Mg] = wp.masks
+    else:
+        wm = np.full((G, ntm * R, nb), ones, dtype=np.uint64)
+    wm = wm.reshape(G, ntm, R, nb)
+    am = ap.masks if cfg.skip_acts else np.full((G, 1, nb), ones, dtype=np.uint64)
+    return wm, am
+
+
+def row_work(cfg: ArrayConfig, wm: np.ndarray, am: np.ndarray) -> np.ndarray:
+    """``e[g, tm, tn, r, b]``: nonzero weights a row consumes per block of each tile."""
+    return np.bitwise_count(wm[:, :, None, :, :] & am[:, None, :, None, :])
+
+
+def tile_cycles(c: np.ndarray, queue_depth: int) -> np.ndarray:
+    """Run the recurrence. ``c[b, t, r]`` cycles per block; returns cycles per tile ``[t]``.
+
+    Holding ``c`` block-major keeps every step of the loop on contiguous memory.
+    """
+    nb, T, R = c.shape
+    F = np.zeros((T, R), dtype=np.int64)
+    I = np.full(T, -1, dtype=np.int64)
+    pmax = np.empty((nb, T), dtype=np.int64)  # max_r P[r, b]
+    for b in range(nb):
+        I = I + 1
+        if b >= queue_depth:
+            np.maximum(I, pmax[b - queue_depth] + 1, out=I)
+        P = np.maximum(F, (I + 1)[:, None])
+        pmax[b] = P.max(axis=1)
+        F = P + c[b]
+    return F.max(axis=1)
+
+
+def schedule(cfg: ArrayConfig, wp: WeightPattern, ap: ActPattern) -> Schedule:
+    """Compute cycles per tile and the section-6 counters of one layer (all its groups)."""
+    R, C, L = cfg.rows, cfg.cols, cfg.lanes
+    wm, am = _effective_masks(cfg, wp, ap)
+    G, ntm, _, nb = wm.shape
+    ntn = ap.masks.shape[1]
+    e = row_work(cfg, wm, am)  # [G, ntm, ntn', R, nb]
+    c = np.maximum(1, (e.astype(np.int32) + (L - 1)) // L).astype(np.int32)
+    ntn_seen = c.shape[2]
+    c_bm = np.ascontiguousarray(np.moveaxis(c, -1, 0)).reshape(nb, -1, R)
+    cycles = tile_cycles(c_bm, cfg.queue_depth).reshape(G, ntm, ntn_seen)
+    repeat = ntn // ntn_seen  # 1, or ntn when every column tile is alike
+    cycles = np.broadcast_to(cycles, (G, ntm, ntn)) if repeat > 1 else cycles
+
+    weight_reads = int(e.sum(dtype=np.int64)) * repeat
+    busy = int(c.sum(dtype=np.int64)) * repeat
+    effectual = int(np.einsum("gk,gk->", wp.col_nnz, ap.row_nnz, dtype=np.int64))
+    tiles = G * ntm * ntn
+    counters = Counters(
+        windows=tiles * nb,
+        weight_reads=weight_reads,
+        macs_issued=weight_reads * C,
+        macs_effectual=effectual,
+        macs_gated=weight_reads * C - effectual,
+        row_busy_cycles=busy,
+        row_idle_cycles=R * int(cycles.sum(dtype=np.int64)) - busy,
+        outputs=tiles * R * C,
+    )
+    return Schedule(tile_cycles=np.asarray(cycles), counters=counters)
