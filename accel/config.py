@@ -84,7 +84,7 @@ class SystemConfig:
     clock_mhz: float = 200.0
     dram_bytes_per_cycle: float = 32.0
     glb_kib: int = 1024
-    glb_bytes_per_cycle: float = 64.0
+    glb_bytes_per_cycle: float = 256.0
 
     def __post_init__(self) -> None:
         _check_positive("clock_mhz", self.clock_mhz)

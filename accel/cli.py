@@ -1,0 +1,377 @@
+"""The ``accel`` command line. It only parses, calls the library and prints."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import ArrayConfig, Config, SystemConfig, load_config
+from .errors import AccelError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file with [array] and [system]")
+    g = p.add_argument_group("array overrides (the [array] keys)")
+    for f in dataclasses.fields(ArrayConfig):
+        if f.type in ("bool", bool):
+            g.add_argument(
+                _flag(f.name),
+                dest=f"array.{f.name}",
+                default=None,
+                action=argparse.BooleanOptionalAction,
+            )
+        else:
+            g.add_argument(_flag(f.name), dest=f"array.{f.name}", type=int, metavar="N")
+    g = p.add_argument_group("system overrides (the [system] keys)")
+    for f in dataclasses.fields(SystemConfig):
+        kind = int if f.type in ("int", int) else float
+        g.add_argument(_flag(f.name), dest=f"system.{f.name}", type=kind, metavar="X")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides: dict[str, dict[str, Any]] = {"array": {}, "system": {}}
+    for key, value in vars(args).items():
+        if "." in key and value is not None:
+            table, name = key.split(".", 1)
+            overrides[table][name] = value
+    return load_config(args.config, overrides)
+
+
+def _add_workload_flags(p: argparse.ArgumentParser, curve: bool = False) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--network",
+        metavar="NAME",
+        help="built-in network: resnet50, mobilenet_v2, vgg16, bert_base",
+    )
+    if not curve:
+        src.add_argument(
+            "--gemm", metavar="FILE.npz", help="one GEMM: integer arrays W (M x K) and X (K x N)"
+        )
+    p.add_argument("--batch", type=int, help="batch size (networks)")
+    p.add_argument("--image", type=int, help="input image side (CNNs; default 224)")
+    p.add_argument("--seq-len", type=int, help="sequence length (bert_base; default 128)")
+    if not curve:
+        p.add_argument(
+            "--weight-density",
+            type=float,
+            metavar="D",
+            help="fraction of weights kept (default 1.0; N:M implies N/M)",
+        )
+    p.add_argument(
+        "--pattern",
+        default="unstructured",
+        metavar="P",
+        help="weight pattern: unstructured, N:M (e.g. 2:4) or channel",
+    )
+    p.add_argument(
+        "--act-density",
+        type=float,
+        default=None,
+        metavar="D",
+        help="fraction of nonzero activations (default 1.0)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the sparsity generators")
+    p.add_argument("--energy", metavar="FILE.toml", help="energy-per-action table")
+    p.add_argument("--json", metavar="PATH", help="write the JSON report ('-' for stdout)")
+    p.add_argument("--plot", metavar="DIR", help="write PNG plots into DIR")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite output files even if accel did not write them",
+    )
+    p.add_argument("--quiet", action="store_true", help="no table, no progress")
+
+
+def _network_params(args: argparse.Namespace) -> dict[str, int]:
+    return {
+        k: v
+        for k, v in (("batch", args.batch), ("image", args.image), ("seq_len", args.seq_len))
+        if v is not None
+    }
+
+
+class _Progress:
+    """A progress bar on stderr: redrawn in place on a terminal, a few lines otherwise."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled = label, enabled
+        self.tty = sys.stderr.isatty()
+        self.last_quarter = -1
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if not self.enabled or total == 0:
+            return
+        frac = done / total
+        if self.tty:
+            bar = "#" * int(30 * frac)
+            sys.stderr.write(f"\r{self.label} [{bar:<30}] {done}/{total} {name[:24]:<24}")
+            if done == total:
+                sys.stderr.write("\n")
+        elif int(frac * 4) > self.last_quarter:
+            self.last_quarter = int(frac * 4)
+            sys.stderr.write(f"{self.label}: {done}/{total} layers {name}\n")
+        sys.stderr.flush()
+
+
+def _check_outputs(args: argparse.Namespace, plot_names: tuple[str, ...]) -> None:
+    """Fail before a long run, not after it, if an output would clobber a user's file."""
+    from .outputs import check_writable
+
+    if args.json and args.json != "-":
+        check_writable(args.json, args.force, "--json")
+    if args.plot:
+        plot_dir = Path(args.plot)
+        if plot_dir.exists() and not plot_dir.is_dir():
+            raise AccelError(f"--plot {plot_dir}: exists and is not a directory")
+        for name in plot_names:
+            check_writable(plot_dir / name, args.force, "--plot")
+
+
+def _emit(args: argparse.Namespace, report: dict[str, Any], table: str | None) -> None:
+    from .outputs import write_text
+
+    text = json.dumps(report, indent=1)
+    if args.json == "-":
+        sys.stdout.write(text + "\n")
+        if table and not args.quiet:
+            sys.stderr.write(table + "\n")
+        return
+    if table and not args.quiet:
+        print(table)
+    if args.json:
+        write_text(Path(args.json), text + "\n")
+        if not args.quiet:
+            print(f"wrote {args.json}")
+
+
+def _densities(args: argparse.Namespace):
+    from .workloads.sparsity import parse_pattern
+
+    weights = parse_pattern(args.pattern, getattr(args, "weight_density", None))
+    act = 1.0 if args.act_density is None else args.act_density
+    return weights, act
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .encode import act_pattern, weight_pattern
+    from .golden import gemm
+    from .perf.energy import load_energy_table
+    from .perf.simulate import NetworkResult, simulate_layer, simulate_network
+    from .report import format_table, report_dict
+    from .workloads.gemm_file import load_gemm
+    from .workloads.layer import Layer
+    from .workloads.zoo import get_network
+
+    config = _config(args)
+    table = load_energy_table(args.energy)
+    _check_outputs(args, ("speedup.png", "utilisation.png", "energy.png"))
+    if args.gemm:
+        for flag in ("weight_density", "act_density", "batch", "image", "seq_len"):
+            if getattr(args, flag) is not None:
+                raise AccelError(f"{_flag(flag)} does not apply to --gemm (the file holds W and X)")
+        if args.pattern != "unstructured":
+            raise AccelError("--pattern does not apply to --gemm (the file holds W and X)")
+        W, X = load_gemm(args.gemm, config.array)
+        layer = Layer(
+            name=Path(args.gemm).stem, M=W.shape[0], K=W.shape[1], N=X.shape[1], kind="gemm"
+        )
+        Y = gemm(W, X, config.array)
+        res = simulate_layer(
+            config,
+            layer,
+            weight_pattern(W, config.array.block),
+            act_pattern(X, config.array.block, config.array.cols),
+            table,
+            output_density=float(np.count_nonzero(Y)) / Y.size,
+        )
+        result = NetworkResult([res])
+        workload = {
+            "name": layer.name,
+            "gemm": str(args.gemm),
+            "weight_nonzeros": int(np.count_nonzero(W)),
+            "act_nonzeros": int(np.count_nonzero(X)),
+        }
+    else:
+        weights, act = _densities(args)
+        layers = get_network(args.network, **_network_params(args))
+        progress = _Progress(f"simulating {args.network}", not args.quiet)
+        result = simulate_network(config, layers, weights, act, args.seed, table, progress)
+        workload = {
+            "name": args.network,
+            **_network_params(args),
+            "pattern": weights.label,
+            "weight_density": weights.density,
+            "act_density": act,
+            "seed": args.seed,
+            "act_model": "each activation nonzero independently (ReLU-like)",
+        }
+    report = report_dict(config, result, workload, table)
+    _emit(args, report, format_table(report))
+    if args.plot:
+        from .plots import plot_report
+
+        paths = plot_report(report, args.plot, force=args.force)
+        if not args.quiet and args.json != "-":
+            print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_curve(args: argparse.Namespace) -> int:
+    from .outputs import TOOL_MARK
+    from .perf.energy import load_energy_table
+    from .perf.simulate import simulate_network
+    from .workloads.sparsity import WeightSparsity, parse_pattern
+    from .workloads.zoo import get_network
+
+    config = _config(args)
+    table = load_energy_table(args.energy)
+    _check_outputs(args, ("curve.png",))
+    base = parse_pattern(args.pattern, None)
+    if base.pattern == "nm":
+        raise AccelError(
+            f"--pattern {args.pattern} fixes the density; curve sweeps unstructured or channel"
+        )
+    try:
+        densities = [float(x) for x in args.densities.split(",")]
+    except ValueError:
+        raise AccelError(
+            f"--densities must be numbers separated by commas, not {args.densities!r}"
+        ) from None
+    act = 1.0 if args.act_density is None else args.act_density
+    layers = get_network(args.network, **_network_params(args))
+    points = []
+    progress = _Progress(f"curve over {len(densities)} densities", not args.quiet)
+    for i, dens in enumerate(densities):
+        progress(i, len(densities), f"density {dens:g}")
+        res = simulate_network(
+            config, layers, WeightSparsity(base.pattern, dens), act, args.seed, table
+        )
+        t = res.totals()
+        points.append(
+            {
+                "weight_density": dens,
+                "measured_weight_density": t["weight_density"],
+                "speedup": t["speedup"],
+                "compute_speedup": t["compute_speedup"],
+                "energy_pj": t["energy_pj"]["total"],
+                "dense_energy_pj": t["dense_energy_pj"]["total"],
+                "energy_saving": t["dense_energy_pj"]["total"] / t["energy_pj"]["total"],
+                "utilisation": t["utilisation"],
+                "total_cycles": t["total_cycles"],
+                "dense_total_cycles": t["dense_total_cycles"],
+            }
+        )
+    progress(len(densities), len(densities), "")
+    curve = {
+        "tool": TOOL_MARK,
+        "version": __version__,
+        "config": config.to_dict(),
+        "workload": args.network,
+        "pattern": base.label,
+        "act_density": act,
+        "seed": args.seed,
+        "points": points,
+    }
+    lines = [f"{'w.density':>9} {'speedup':>8} {'compute':>8} {'energy x':>8} {'util':>5}"]
+    for p in points:
+        lines.append(
+            f"{p['weight_density']:>9.3f} {p['speedup']:>7.2f}x "
+            f"{p['compute_speedup']:>7.2f}x {p['energy_saving']:>7.2f}x "
+            f"{p['utilisation']:>5.2f}"
+        )
+    _emit(args, curve, "\n".join(lines))
+    if args.plot:
+        from .plots import plot_curve
+
+        path = plot_curve(curve, args.plot, force=args.force)
+        if not args.quiet and args.json != "-":
+            print(f"wrote {path}")
+    return 0
+
+
+def cmd_networks(args: argparse.Namespace) -> int:
+    from .workloads.zoo import NETWORKS, get_network
+
+    for name in NETWORKS:
+        layers = get_network(name)
+        macs = sum(layer.macs for layer in layers)
+        print(f"{name:<14} {len(layers):>4} layers {macs / 1e9:>8.3f} GMAC (default shape)")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(_config(args).to_toml(), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="accel",
+        description="Sparse-accelerator toolkit: cycle-exact "
+        "simulation of a zero-skipping PE array, golden model and energy model.",
+    )
+    parser.add_argument("--version", action="version", version=f"accel {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("simulate", help="simulate a network or one GEMM, sparse and dense")
+    _add_config_flags(p)
+    _add_workload_flags(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("curve", help="speedup and energy against weight density")
+    _add_config_flags(p)
+    _add_workload_flags(p, curve=True)
+    p.add_argument(
+        "--densities",
+        default="1,0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.2,0.1,0.05",
+        help="comma-separated weight densities",
+    )
+    p.set_defaults(func=cmd_curve)
+
+    p = sub.add_parser("networks", help="list the built-in networks")
+    p.set_defaults(func=cmd_networks)
+
+    p = sub.add_parser("config", help="print the resolved configuration as TOML")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AccelError as err:
+        print(f"accel {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Energy = action counts x energy per action, the table being data (a TOML file).
+
+The simulator only counts; this module prices the counts. Entries and their sources
+live in ``energy_45nm.toml``; a user table has the same keys.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..config import ArrayConfig
+from ..errors import AccelError
+from .memory import Traffic
+from .schedule import Counters
+
+__all__ = ["EnergyTable", "load_energy_table", "energy_breakdown"]
+
+_REQUIRED = {
+    "compute": ("multiply_pj", "add_pj", "gated_pj"),
+    "memory": ("array_pj_per_bit", "glb_pj_per_bit", "dram_pj_per_bit"),
+    "static": ("pe_cycle_pj",),
+}
+_DEFAULT = "energy_45nm.toml"
+
+
+@dataclass(frozen=True)
+class EnergyTable:
+    """Energy per action (pJ), the reference widths, and where each number comes from."""
+
+    name: str
+    values: dict[str, float]
+    bits: dict[str, int]
+    sources: dict[str, str]
+    path: str
+
+    def mac_pj(self, cfg: ArrayConfig) -> float:
+        """An effectual MAC at the configured widths."""
+        mul_ref = self.bits.get("multiply_pj", 8)
+        add_ref = self.bits.get("add_pj", 32)
+        return (
+            self.values["multiply_pj"] * (cfg.w_bits * cfg.a_bits) / (mul_ref * mul_ref)
+            + self.values["add_pj"] * cfg.acc_bits / add_ref
+        )
+
+    def gated_pj(self, cfg: ArrayConfig) -> float:
+        return self.values["gated_pj"] * max(cfg.w_bits, cfg.a_bits) / self.bits.get("gated_pj", 8)
+
+
+def _parse(data: dict[str, Any], source: str) -> EnergyTable:
+    values: dict[str, float] = {}
+    bits: dict[str, int] = {}
+    sources: dict[str, str] = {}
+    for table, keys in _REQUIRED.items():
+        section = data.get(table)
+        if not isinstance(section, dict):
+            raise AccelError(f"missing table [{table}]", source=source)
+        for key in keys:
+            entry = section.get(key)
+            if entry is None:
+                raise AccelError(f"[{table}] missing key {key!r}", source=source)
+            value = entry.get("value") if isinstance(entry, dict) else entry
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise AccelError(
+                    f"[{table}] {key} must be a non-negative number, not {value!r}", source=source
+                )
+            values[key] = float(value)
+            if isinstance(entry, dict):
+                if "bits" in entry:
+                    b = entry["bits"]
+                    if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+                        raise AccelError(
+                            f"[{table}] {key}.bits must be a positive integer, not {b!r}",
+                            source=source,
+                        )
+                    bits[key] = b
+                sources[key] = str(entry.get("source", ""))
+        unknown = set(section) - set(keys)
+        if unknown:
+            raise AccelError(f"[{table}] unknown key {sorted(unknown)[0]!r}", source=source)
+    name = str(data.get("meta", {}).get("name", Path(source).stem))
+    return EnergyTable(name=name, values=values, bits=bits, sources=sources, path=source)
+
+
+def load_energy_table(path: str | Path | None = None) -> EnergyTable:
+    """The packaged 45 nm table, or a user's TOML file with the same keys."""
+    if path is None:
+        text = resources.files(__package__).joinpath(_DEFAULT).read_text(encoding="utf-8")
+        source = f"accel/perf/{_DEFAULT}"
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise AccelError("cannot read energy table: no such file", source=source) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise AccelError(f"cannot read energy table: {err}", source=source) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise AccelError(f"not valid TOML: {err}", source=source) from None
+    return _parse(data, source)
+
+
+def energy_breakdown(
+    table: EnergyTable,
+    cfg: ArrayConfig,
+    counters: Counters,
+    traffic: Traffic,
+    total_cycles: int,
+) -> dict[str, Any]:
+    """Energy in pJ per action and per level (compute, array, glb, dram, static)."""
+    v = table.values
+    by_action = {
+        "mac_effectual": counters.macs_effectual * table.mac_pj(cfg),
+        "mac_gated": counters.macs_gated * table.gated_pj(cfg),
+        "array_weights": traffic.array["weights"] * v["array_pj_per_bit"],
+        "array_windows": traffic.array["windows"] * v["array_pj_per_bit"],
+        "array_outputs": traffic.array["outputs"] * v["array_pj_per_bit"],
+        "glb": sum(traffic.glb.values()) * v["glb_pj_per_bit"],
+        "dram": sum(traffic.dram.values()) * v["dram_pj_per_bit"],
+        "static": total_cycles * cfg.rows * cfg.cols * v["pe_cycle_pj"],
+    }
+    by_level = {
+        "compute": by_action["mac_effectual"] + by_action["mac_gated"],
+        "array": by_action["array_weights"]
+        + by_action["array_windows"]
+        + by_action["array_outputs"],
+        "glb": by_action["glb"],
+        "dram": by_action["dram"],
+        "static": by_action["static"],
+    }
+    return {"total": sum(by_action.values()), "by_action": by_action, "by_level": by_level}

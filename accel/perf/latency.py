@@ -1,0 +1,53 @@
+"""Fixed latencies the RTL adds around the contract's compute cycles.
+
+One place for every cycle that is not in ``compute_cycles``; ``docs/architecture.md``
+explains each and the RTL must match them. A layer's core cycles are
+
+    sum over row tiles of  weight_load_cycles
+  + sum over tiles of      max(compute + MAC_PIPELINE + OUTPUT_CAPTURE, drain_cycles)
+  + drain_cycles                                              (the last tile's outputs)
+
+Weights are single-buffered (a row tile's load waits for the previous row tile's last
+tile); outputs are double-buffered (a tile's results drain while the next one computes,
+and the next capture waits if the drain has not finished).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import ArrayConfig
+
+__all__ = [
+    "MAC_PIPELINE",
+    "OUTPUT_CAPTURE",
+    "weight_load_cycles",
+    "drain_cycles",
+    "core_cycles",
+]
+
+MAC_PIPELINE = 2
+"""Operand register, then multiply-accumulate register: the last MAC of a tile lands two
+cycles after the row's last work cycle."""
+
+OUTPUT_CAPTURE = 1
+"""One cycle to copy the accumulators into the output buffer and clear them."""
+
+
+def weight_load_cycles(cfg: ArrayConfig, nb: int) -> int:
+    """Loading a row tile: one beat per (row, block) record (mask plus packed values)."""
+    return cfg.rows * nb
+
+
+def drain_cycles(cfg: ArrayConfig) -> int:
+    """Streaming a tile's outputs: one beat of ``cols`` results per row."""
+    return cfg.rows
+
+
+def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, nb: int) -> int:
+    """Core cycles of a layer from its per-tile compute cycles ``[G, ntm, ntn]``."""
+    row_tiles = tile_cycles.shape[0] * tile_cycles.shape[1]
+    period = np.maximum(tile_cycles + (MAC_PIPELINE + OUTPUT_CAPTURE), drain_cycles(cfg))
+    return int(
+        row_tiles * weight_load_cycles(cfg, nb) + period.sum(dtype=np.int64) + drain_cycles(cfg)
+    )

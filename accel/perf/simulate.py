@@ -1,0 +1,242 @@
+"""Layer and network simulation: schedule, fixed latencies, memory and energy together,
+for the configured design and for the dense baseline on the same array."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..encode import ActPattern, WeightPattern, blocks
+from ..workloads.layer import Layer
+from ..workloads.sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
+from .energy import EnergyTable, energy_breakdown, load_energy_table
+from .latency import core_cycles
+from .memory import traffic
+from .schedule import Counters, schedule
+
+__all__ = ["DesignResult", "LayerResult", "NetworkResult", "simulate_layer", "simulate_network"]
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """One layer on one design (the configured one or its dense baseline)."""
+
+    compute_cycles: int
+    core_cycles: int
+    dram_cycles: int
+    glb_cycles: int
+    total_cycles: int
+    counters: Counters
+    traffic_bytes: dict[str, float]
+    energy_pj: dict[str, Any]
+
+    @property
+    def bound(self) -> str:
+        """What limits the layer: compute, or the memory level needing the most cycles."""
+        worst = max(
+            ("compute", self.core_cycles),
+            ("dram", self.dram_cycles),
+            ("glb", self.glb_cycles),
+            key=lambda kv: kv[1],
+        )
+        return worst[0]
+
+    @property
+    def stall_cycles(self) -> int:
+        return self.total_cycles - self.core_cycles
+
+
+def _design(
+    config: Config,
+    layer: Layer,
+    wp: WeightPattern,
+    ap: ActPattern,
+    table: EnergyTable,
+    output_density: float | None,
+) -> DesignResult:
+    cfg = config.array
+    sched = schedule(cfg, wp, ap)
+    core = core_cycles(cfg, sched.tile_cycles, blocks(layer.K, cfg.block))
+    moved = traffic(config, layer, wp, ap, sched.counters, output_density)
+    total = max(core, moved.dram_cycles, moved.glb_cycles)
+    return DesignResult(
+        compute_cycles=sched.compute_cycles,
+        core_cycles=core,
+        dram_cycles=moved.dram_cycles,
+        glb_cycles=moved.glb_cycles,
+        total_cycles=total,
+        counters=sched.counters,
+        traffic_bytes=moved.bytes_by_level(),
+        energy_pj=energy_breakdown(table, cfg, sched.counters, moved, total),
+    )
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """A layer on the configured design and on the dense baseline of the same array."""
+
+    layer: Layer
+    weight_density: float
+    act_density: float
+    sparse: DesignResult
+    dense: DesignResult
+    rows: int
+
+    @property
+    def utilisation(self) -> float:
+        """Ideal over actual: busy row-cycles over all row-cycles of the compute phase."""
+        c = self.sparse.counters
+        denom = c.row_busy_cycles + c.row_idle_cycles
+        return c.row_busy_cycles / denom if denom else 0.0
+
+    @property
+    def speedup(self) -> float:
+        return self.dense.total_cycles / self.sparse.total_cycles
+
+    def to_dict(self) -> dict[str, Any]:
+        s, d = self.sparse, self.dense
+        return {
+            "name": self.layer.name,
+            "kind": self.layer.kind,
+            "M": self.layer.M,
+            "K": self.layer.K,
+            "N": self.layer.N,
+            "groups": self.layer.groups,
+            "macs": self.layer.macs,
+            "weight_density": self.weight_density,
+            "act_density": self.act_density,
+            "compute_cycles": s.compute_cycles,
+            "total_cycles": s.total_cycles,
+            "core_cycles": s.core_cycles,
+            "dram_cycles": s.dram_cycles,
+            "glb_cycles": s.glb_cycles,
+            "stall_cycles": s.stall_cycles,
+            "bound": s.bound,
+            "dense_compute_cycles": d.compute_cycles,
+            "dense_total_cycles": d.total_cycles,
+            "dense_bound": d.bound,
+            "utilisation": self.utilisation,
+            "speedup": self.speedup,
+            "compute_speedup": d.compute_cycles / s.compute_cycles,
+            "counters": s.counters.as_dict(),
+            "dense_counters": d.counters.as_dict(),
+            "traffic_bytes": s.traffic_bytes,
+            "dense_traffic_bytes": d.traffic_bytes,
+            "energy_pj": s.energy_pj,
+            "dense_energy_pj": d.energy_pj,
+        }
+
+
+def simulate_layer(
+    config: Config,
+    layer: Layer,
+    wp: WeightPattern,
+    ap: ActPattern,
+    table: EnergyTable | None = None,
+    output_density: float | None = None,
+) -> LayerResult:
+    """Simulate one layer given its weight and activation patterns.
+
+    ``output_density`` is the nonzero fraction of the layer's outputs (what the memory
+    model charges for writing them compressed); by default the input's density.
+    """
+    table = table or load_energy_table()
+    sparse = _design(config, layer, wp, ap, table, output_density)
+    dense_cfg = Config(config.array.as_dense(), config.system)
+    dense = (
+        sparse if config.array.dense else _design(dense_cfg, layer, wp, ap, table, output_density)
+    )
+    return LayerResult(layer, wp.density, ap.density, sparse, dense, config.array.rows)
+
+
+def _sum(dicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Key-wise sum of nested dicts of numbers."""
+    out: dict[str, Any] = {}
+    for key, value in dicts[0].items():
+        if isinstance(value, dict):
+            out[key] = _sum([d[key] for d in dicts])
+        else:
+            out[key] = sum(d[key] for d in dicts)
+    return out
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    """Every layer's result and the network's totals."""
+
+    layers: list[LayerResult]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def totals(self) -> dict[str, Any]:
+        rows = [r.to_dict() for r in self.layers]
+        summed = {
+            k: sum(r[k] for r in rows)
+            for k in (
+                "macs",
+                "compute_cycles",
+                "total_cycles",
+                "core_cycles",
+                "stall_cycles",
+                "dense_compute_cycles",
+                "dense_total_cycles",
+            )
+        }
+        counters = _sum([r["counters"] for r in rows])
+        weights = sum(r.layer.weight_count for r in self.layers)
+        inputs = sum(r.layer.groups * r.layer.K * r.layer.N for r in self.layers)
+        busy, idle = counters["row_busy_cycles"], counters["row_idle_cycles"]
+        return {
+            "layers": len(rows),
+            **summed,
+            "weight_density": sum(r.weight_density * r.layer.weight_count for r in self.layers)
+            / weights,
+            "act_density": sum(
+                r.act_density * r.layer.groups * r.layer.K * r.layer.N for r in self.layers
+            )
+            / inputs,
+            "utilisation": busy / (busy + idle) if busy + idle else 0.0,
+            "speedup": summed["dense_total_cycles"] / summed["total_cycles"],
+            "compute_speedup": summed["dense_compute_cycles"] / summed["compute_cycles"],
+            "counters": counters,
+            "dense_counters": _sum([r["dense_counters"] for r in rows]),
+            "traffic_bytes": _sum([r["traffic_bytes"] for r in rows]),
+            "dense_traffic_bytes": _sum([r["dense_traffic_bytes"] for r in rows]),
+            "energy_pj": _sum([r["energy_pj"] for r in rows]),
+            "dense_energy_pj": _sum([r["dense_energy_pj"] for r in rows]),
+        }
+
+
+def simulate_network(
+    config: Config,
+    layers: Sequence[Layer],
+    weights: WeightSparsity,
+    act_density: float,
+    seed: int = 0,
+    table: EnergyTable | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> NetworkResult:
+    """Simulate a layer list with weights pruned to ``weights`` and activations at
+    ``act_density``, drawn from ``seed``.
+
+    Each layer draws from its own stream (seed, layer index), so a layer's numbers do not
+    depend on which layers come before it. Layers whose left operand is an activation
+    (attention) are not pruned: their "weights" are drawn at ``act_density`` too.
+    """
+    table = table or load_energy_table()
+    cfg = config.array
+    results = []
+    for i, layer in enumerate(layers):
+        if progress:
+            progress(i, len(layers), layer.name)
+        rng = np.random.default_rng([seed, i])
+        sparsity = WeightSparsity("unstructured", act_density) if layer.dynamic_weights else weights
+        wp = layer_weight_pattern(rng, layer, cfg, sparsity)
+        ap = layer_act_pattern(rng, layer, cfg, act_density)
+        results.append(simulate_layer(config, layer, wp, ap, table, output_density=act_density))
+    if progress:
+        progress(len(layers), len(layers), "")
+    return NetworkResult(results)

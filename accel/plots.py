@@ -1,0 +1,114 @@
+"""PNG plots of reports. matplotlib is imported here only, and only when a plot is asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .outputs import TOOL_MARK, check_writable
+
+__all__ = ["plot_report", "plot_curve"]
+
+_META = {"Software": TOOL_MARK}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata=_META)
+    return path
+
+
+def plot_report(report: dict[str, Any], out_dir: str | Path, force: bool = False) -> list[Path]:
+    """Speedup and utilisation per layer, and the energy breakdown sparse against dense."""
+    out = Path(out_dir)
+    paths = [
+        check_writable(out / n, force, "--plot")
+        for n in ("speedup.png", "utilisation.png", "energy.png")
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    layers = report["layers"]
+    names = [d["name"] for d in layers]
+    x = range(len(layers))
+    width = max(6.0, 0.18 * len(layers))
+    title = report["workload"].get("name", "")
+
+    fig, ax = plt.subplots(figsize=(width, 4))
+    ax.bar(x, [d["speedup"] for d in layers], label="total cycles", color="tab:blue")
+    ax.plot(
+        x,
+        [d["compute_speedup"] for d in layers],
+        "o",
+        ms=3,
+        color="tab:orange",
+        label="compute cycles",
+    )
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xticks(list(x), names, rotation=90, fontsize=6)
+    ax.set_ylabel("speedup over dense (same array)")
+    ax.set_title(f"{title}: speedup per layer")
+    ax.legend()
+    _save(fig, paths[0])
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(width, 4))
+    ax.bar(x, [d["utilisation"] for d in layers], color="tab:green")
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(list(x), names, rotation=90, fontsize=6)
+    ax.set_ylabel("row utilisation (busy / all row-cycles)")
+    ax.set_title(f"{title}: utilisation per layer")
+    _save(fig, paths[1])
+    plt.close(fig)
+
+    t = report["totals"]
+    levels = list(t["energy_pj"]["by_level"])
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    bottoms = [0.0, 0.0]
+    for level in levels:
+        vals = [
+            t["energy_pj"]["by_level"][level] / 1e6,
+            t["dense_energy_pj"]["by_level"][level] / 1e6,
+        ]
+        ax.bar(["sparse", "dense"], vals, bottom=bottoms, label=level)
+        bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
+    ax.set_ylabel("energy (uJ)")
+    ax.set_title(f"{title}: energy by level")
+    ax.legend()
+    _save(fig, paths[2])
+    plt.close(fig)
+    return paths
+
+
+def plot_curve(curve: dict[str, Any], out_dir: str | Path, force: bool = False) -> Path:
+    """Speedup and energy saving against weight density, with the 1/density ideal."""
+    out = Path(out_dir)
+    path = check_writable(out / "curve.png", force, "--plot")
+    out.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    pts = curve["points"]
+    dens = [p["weight_density"] for p in pts]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.plot(dens, [p["speedup"] for p in pts], "o-", label="speedup (total cycles)")
+    ax.plot(dens, [p["compute_speedup"] for p in pts], "s--", label="speedup (compute cycles)")
+    ax.plot(dens, [p["energy_saving"] for p in pts], "^-", label="energy saving (dense / sparse)")
+    fine = [d for d in dens if d > 0]
+    ax.plot(fine, [1 / d for d in fine], ":", color="grey", label="ideal 1 / density")
+    ax.set_xlabel("weight density (nonzero fraction)")
+    ax.set_ylabel("x over dense on the same array")
+    ax.set_yscale("log")
+    ax.invert_xaxis()
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(f"{curve['workload']}: act density {curve['act_density']:g}")
+    ax.legend()
+    _save(fig, path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,78 @@
+"""Reports of a simulation: the JSON document and the terminal table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .config import Config
+from .outputs import TOOL_MARK
+from .perf.energy import EnergyTable
+from .perf.simulate import NetworkResult
+
+__all__ = ["report_dict", "format_table"]
+
+
+def report_dict(
+    config: Config,
+    result: NetworkResult,
+    workload: dict[str, Any],
+    table: EnergyTable,
+) -> dict[str, Any]:
+    """The JSON report: config, per-layer results and totals."""
+    return {
+        "tool": TOOL_MARK,
+        "version": __version__,
+        "config": config.to_dict(),
+        "workload": workload,
+        "energy_table": {"name": table.name, "path": table.path},
+        "notes": (
+            "compute_cycles: contract section 5, sum over tiles of max_r F[r, nb-1] with "
+            "I[0] = 0; total_cycles adds the RTL's fixed latencies (docs/architecture.md) "
+            "and memory stalls; the memory system is modelled, not built in RTL (v1)."
+        ),
+        "layers": [layer.to_dict() for layer in result.layers],
+        "totals": result.totals(),
+    }
+
+
+def _shape(d: dict[str, Any]) -> str:
+    s = f"{d['M']}x{d['K']}x{d['N']}"
+    return s + (f"/g{d['groups']}" if d["groups"] > 1 else "")
+
+
+def _uj(pj: float) -> str:
+    return f"{pj / 1e6:.2f}"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A fixed-width table, one line per layer and a total line."""
+    header = (
+        f"{'layer':<22} {'MxKxN':>18} {'w.dens':>6} {'a.dens':>6} {'cycles':>11} "
+        f"{'dense':>11} {'speedup':>7} {'util':>5} {'bound':>7} {'uJ':>9} {'dense uJ':>9}"
+    )
+    lines = [header, "-" * len(header)]
+
+    def line(name: str, shape: str, d: dict[str, Any]) -> str:
+        return (
+            f"{name[:22]:<22} {shape:>18} {d['weight_density']:>6.3f} {d['act_density']:>6.3f} "
+            f"{d['total_cycles']:>11,} {d['dense_total_cycles']:>11,} {d['speedup']:>6.2f}x "
+            f"{d['utilisation']:>5.2f} {d.get('bound', ''):>7} "
+            f"{_uj(d['energy_pj']['total']):>9} {_uj(d['dense_energy_pj']['total']):>9}"
+        )
+
+    for d in report["layers"]:
+        lines.append(line(d["name"], _shape(d), d))
+    t = report["totals"]
+    lines.append("-" * len(header))
+    lines.append(line(f"total ({t['layers']} layers)", f"{t['macs'] / 1e9:.3f} GMAC", t))
+    cfg = report["config"]
+    clock = cfg["system"]["clock_mhz"]
+    e_ratio = t["dense_energy_pj"]["total"] / t["energy_pj"]["total"]
+    lines.append(
+        f"compute cycles {t['compute_cycles']:,} (dense {t['dense_compute_cycles']:,}, "
+        f"{t['compute_speedup']:.2f}x); total {t['total_cycles']:,} cycles = "
+        f"{t['total_cycles'] / clock / 1e3:.3f} ms at {clock:g} MHz; "
+        f"energy {t['energy_pj']['total'] / 1e6:,.1f} uJ ({e_ratio:.2f}x less than dense)"
+    )
+    return "\n".join(lines)
