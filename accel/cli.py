@@ -27,6 +27,24 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+_HELP = {
+    "rows": "PE rows R (default 16)",
+    "cols": "PE columns C (default 16)",
+    "block": "block (window) length B along K, 1..64 (default 16)",
+    "queue_depth": "windows the per-row queue holds, D (default 4)",
+    "lanes": "nonzero weights a row consumes per cycle, L (default 1)",
+    "w_bits": "weight width (default 8)",
+    "a_bits": "activation width (default 8)",
+    "acc_bits": "accumulator width, wraps (default 32)",
+    "skip_weights": "skip zero weights (default on)",
+    "skip_acts": "skip all-zero window rows (default on)",
+    "clock_mhz": "clock for time figures (default 200)",
+    "dram_bytes_per_cycle": "DRAM bandwidth (default 32)",
+    "glb_kib": "global buffer size in KiB (default 1024)",
+    "glb_bytes_per_cycle": "global buffer bandwidth (default 256)",
+}
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="TOML file with [array] and [system]")
     g = p.add_argument_group("array overrides (the [array] keys)")
@@ -43,7 +61,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("system overrides (the [system] keys)")
     for f in dataclasses.fields(SystemConfig):
         kind = int if f.type in ("int", int) else float
-        g.add_argument(_flag(f.name), dest=f"system.{f.name}", type=kind, metavar="X")
+        g.add_argument(
+            _flag(f.name), dest=f"system.{f.name}", type=kind, metavar="X", help=_HELP[f.name]
+        )
 
 
 def _config(args: argparse.Namespace) -> Config:

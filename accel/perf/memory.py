@@ -78,8 +78,9 @@ def traffic(
     else:
         input_bits = layer.input_elems * cfg.a_bits
         output_bits = layer.output_elems * cfg.a_bits
-    fits = (input_bits + output_bits) / 8 <= sys.glb_bytes
-    passes = 1 if fits else ntm
+    # Outputs stream through to DRAM; the input must stay resident in the GLB for every
+    # row tile to reuse it, or it is fetched again for each row tile.
+    passes = 1 if input_bits / 8 <= sys.glb_bytes else ntm
 
     dram = {"weights": weight_bits, "inputs": input_bits * passes, "outputs": output_bits}
     glb = {
