@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/accel simulate --network resnet50 --rows 16 --cols 16 --block 16 --queue-depth 4 \
 	    --weight-density 0.2 --act-density 0.5 --seed 1 \
-	    --json $(OUT)/resnet50.json --plot $(OUT) --force
-	$(BIN)/accel curve --network resnet50 --plot $(OUT) --force
+	    --json $(OUT)/resnet50.json --plot $(OUT)
+	$(BIN)/accel curve --network resnet50 --act-density 0.5 --seed 1 \
+	    --json $(OUT)/curve.json --plot $(OUT)
 
 # pytest exits 5 when it collects nothing; that must fail, so no `|| true` anywhere.
 test: $(STAMP)

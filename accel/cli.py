@@ -132,8 +132,8 @@ def _network_params(args: argparse.Namespace) -> dict[str, int]:
 class _Progress:
     """A progress bar on stderr: redrawn in place on a terminal, a few lines otherwise."""
 
-    def __init__(self, label: str, enabled: bool):
-        self.label, self.enabled = label, enabled
+    def __init__(self, label: str, enabled: bool, unit: str = "layers"):
+        self.label, self.enabled, self.unit = label, enabled, unit
         self.tty = sys.stderr.isatty()
         self.last_quarter = -1
 
@@ -148,7 +148,7 @@ class _Progress:
                 sys.stderr.write("\n")
         elif int(frac * 4) > self.last_quarter:
             self.last_quarter = int(frac * 4)
-            sys.stderr.write(f"{self.label}: {done}/{total} layers {name}\n")
+            sys.stderr.write(f"{self.label}: {done}/{total} {self.unit} {name}\n")
         sys.stderr.flush()
 
 
@@ -281,7 +281,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
     act = 1.0 if args.act_density is None else args.act_density
     layers = get_network(args.network, **_network_params(args))
     points = []
-    progress = _Progress(f"curve over {len(densities)} densities", not args.quiet)
+    progress = _Progress(f"curve of {args.network}", not args.quiet, unit="densities")
     for i, dens in enumerate(densities):
         progress(i, len(densities), f"density {dens:g}")
         res = simulate_network(
