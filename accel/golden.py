@@ -29,11 +29,24 @@ def wrap(x: np.ndarray, bits: int) -> np.ndarray:
     return (u ^ sign).astype(np.int64) - np.int64(1 << (bits - 1))
 
 
-def _check_range(name: str, a: np.ndarray, bits: int) -> None:
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if a.size and (a.min() < lo or a.max() > hi):
-        bad = a.min() if a.min() < lo else a.max()
-        raise AccelError(f"{name} holds {bad}, outside the signed {bits}-bit range {lo}..{hi}")
+def _as_int(name: str, a: np.ndarray, bits: int) -> np.ndarray:
+    """Check that ``a`` holds signed ``bits``-bit integers *before* any cast can wrap them."""
+    a = np.asarray(a)
+    if a.dtype.kind == "b":
+        return a.astype(np.int64)
+    if a.dtype.kind == "O":
+        flat = a.ravel().tolist()
+        if not all(isinstance(v, int) for v in flat):
+            raise AccelError(f"{name} must hold integers")
+    elif a.dtype.kind not in "iu":
+        raise AccelError(f"{name} must hold integers, not {a.dtype}")
+    if a.size:
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        amin, amax = int(a.min()), int(a.max())  # exact Python ints, whatever the dtype
+        if amin < lo or amax > hi:
+            bad = amin if amin < lo else amax
+            raise AccelError(f"{name} holds {bad}, outside the signed {bits}-bit range {lo}..{hi}")
+    return a.astype(np.int64)
 
 
 def gemm(W: np.ndarray, X: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
@@ -42,10 +55,8 @@ def gemm(W: np.ndarray, X: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
     Uses float64 BLAS when every partial sum is provably exact, otherwise integer
     arithmetic modulo 2**64 (which wraps to any ``acc_bits <= 64`` correctly).
     """
-    W = np.asarray(W).astype(np.int64, copy=False)
-    X = np.asarray(X).astype(np.int64, copy=False)
-    _check_range("W", W, cfg.w_bits)
-    _check_range("X", X, cfg.a_bits)
+    W = _as_int("W", W, cfg.w_bits)
+    X = _as_int("X", X, cfg.a_bits)
     K = W.shape[-1]
     bound_bits = (cfg.w_bits - 1) + (cfg.a_bits - 1) + max(K, 1).bit_length()
     if bound_bits <= _FLOAT_EXACT_BITS:
