@@ -183,12 +183,19 @@ def _emit(args: argparse.Namespace, report: dict[str, Any], table: str | None) -
             print(f"wrote {args.json}")
 
 
+def _act_density(args: argparse.Namespace) -> float:
+    """The activation density, checked before any work starts."""
+    act = 1.0 if args.act_density is None else args.act_density
+    if not 0.0 <= act <= 1.0:  # also false for NaN
+        raise AccelError(f"--act-density must be in 0..1, not {act!r}")
+    return act
+
+
 def _densities(args: argparse.Namespace):
     from .workloads.sparsity import parse_pattern
 
     weights = parse_pattern(args.pattern, getattr(args, "weight_density", None))
-    act = 1.0 if args.act_density is None else args.act_density
-    return weights, act
+    return weights, _act_density(args)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -257,6 +264,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ratio(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
 def cmd_curve(args: argparse.Namespace) -> int:
     from .outputs import TOOL_MARK
     from .perf.energy import load_energy_table
@@ -278,7 +289,10 @@ def cmd_curve(args: argparse.Namespace) -> int:
         raise AccelError(
             f"--densities must be numbers separated by commas, not {args.densities!r}"
         ) from None
-    act = 1.0 if args.act_density is None else args.act_density
+    for dens in densities:
+        if not 0.0 <= dens <= 1.0:
+            raise AccelError(f"--densities: each must be in 0..1, not {dens!r}")
+    act = _act_density(args)
     layers = get_network(args.network, **_network_params(args))
     points = []
     progress = _Progress(f"curve of {args.network}", not args.quiet, unit="densities")
@@ -296,7 +310,9 @@ def cmd_curve(args: argparse.Namespace) -> int:
                 "compute_speedup": t["compute_speedup"],
                 "energy_pj": t["energy_pj"]["total"],
                 "dense_energy_pj": t["dense_energy_pj"]["total"],
-                "energy_saving": t["dense_energy_pj"]["total"] / t["energy_pj"]["total"],
+                "energy_saving": t["dense_energy_pj"]["total"] / t["energy_pj"]["total"]
+                if t["energy_pj"]["total"]
+                else None,
                 "utilisation": t["utilisation"],
                 "total_cycles": t["total_cycles"],
                 "dense_total_cycles": t["dense_total_cycles"],
@@ -317,7 +333,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
     for p in points:
         lines.append(
             f"{p['weight_density']:>9.3f} {p['speedup']:>7.2f}x "
-            f"{p['compute_speedup']:>7.2f}x {p['energy_saving']:>7.2f}x "
+            f"{p['compute_speedup']:>7.2f}x {_ratio(p['energy_saving']):>8} "
             f"{p['utilisation']:>5.2f}"
         )
     _emit(args, curve, "\n".join(lines))

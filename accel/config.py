@@ -24,20 +24,20 @@ MAX_BLOCK = 64  # masks are held as one 64-bit word per block
 
 def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise AccelError(f"{name} must be an integer, not {value!r}")
+        raise AccelError(f"{name} must be an integer, not {value!r}", field=name)
     if value < lo or (hi is not None and value > hi):
         span = f"at least {lo}" if hi is None else f"in {lo}..{hi}"
-        raise AccelError(f"{name} must be an integer {span}, not {value!r}")
+        raise AccelError(f"{name} must be an integer {span}, not {value!r}", field=name)
 
 
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise AccelError(f"{name} must be true or false, not {value!r}")
+        raise AccelError(f"{name} must be true or false, not {value!r}", field=name)
 
 
 def _check_positive(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise AccelError(f"{name} must be a positive number, not {value!r}")
+        raise AccelError(f"{name} must be a positive number, not {value!r}", field=name)
 
 
 @dataclass(frozen=True)
@@ -122,25 +122,31 @@ _TABLES = {"array": ArrayConfig, "system": SystemConfig}
 
 def _build(table: str, values: Mapping[str, Any], source: str | None):
     cls = _TABLES[table]
-    known = {f.name for f in fields(cls)}
-    for key in values:
-        if key not in known:
-            raise AccelError(
-                f"[{table}] unknown key {key!r} (known: {', '.join(sorted(known))})", source=source
-            )
     try:
         return cls(**values)
     except AccelError as err:
-        raise AccelError(f"[{table}] {err}", source=source) from None
+        raise AccelError(f"[{table}] {err}", source=source, field=err.field) from None
 
 
-def config_from_dict(data: Mapping[str, Any], source: str | None = None) -> Config:
-    """Build a :class:`Config` from ``{"array": {...}, "system": {...}}``."""
+def _check_tables(data: Mapping[str, Any], source: str | None) -> None:
+    """Unknown tables and keys are errors, whatever their values."""
     for table, values in data.items():
         if table not in _TABLES:
             raise AccelError(f"unknown table [{table}] (known: [array], [system])", source=source)
         if not isinstance(values, Mapping):
             raise AccelError(f"{table} must be a table, not {values!r}", source=source)
+        known = {f.name for f in fields(_TABLES[table])}
+        for key in values:
+            if key not in known:
+                raise AccelError(
+                    f"[{table}] unknown key {key!r} (known: {', '.join(sorted(known))})",
+                    source=source,
+                )
+
+
+def config_from_dict(data: Mapping[str, Any], source: str | None = None) -> Config:
+    """Build a :class:`Config` from ``{"array": {...}, "system": {...}}``."""
+    _check_tables(data, source)
     return Config(
         array=_build("array", data.get("array", {}), source),
         system=_build("system", data.get("system", {}), source),
@@ -170,8 +176,19 @@ def load_config(
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise AccelError(f"not valid TOML: {err}", source=source) from None
-        config_from_dict(data, source)  # name the file in errors from the file itself
+        _check_tables(data, source)
     merged = {t: dict(data.get(t, {})) for t in _TABLES}
+    given: set[str] = set()
     for table, values in (overrides or {}).items():
-        merged[table].update({k: v for k, v in values.items() if v is not None})
-    return config_from_dict(merged, None if not overrides else "command line")
+        for key, value in values.items():
+            if value is not None:
+                merged[table][key] = value
+                given.add(key)
+    try:
+        return config_from_dict(merged, source)
+    except AccelError as err:
+        if err.field in given:  # the flag the user typed is the culprit: name the flag
+            flag = "--" + err.field.replace("_", "-")
+            value = merged["array"].get(err.field, merged["system"].get(err.field))
+            raise AccelError(f"{flag} {value}: {err.message.split('] ', 1)[-1]}") from None
+        raise

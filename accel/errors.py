@@ -8,6 +8,8 @@ name the file (when there is one), the field and the offending value.
 class AccelError(Exception):
     """Bad input from the user: a config value, a file, a flag."""
 
-    def __init__(self, message: str, *, source: str | None = None):
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
         self.source = source
+        self.field = field
+        self.message = message
         super().__init__(f"{source}: {message}" if source else message)

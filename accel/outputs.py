@@ -19,6 +19,8 @@ TOOL_MARK = "accel"
 
 def _is_our_json(path: Path) -> bool:
     try:
+        if path.stat().st_size > 1 << 28:  # not a report of ours; do not read it whole
+            return False
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return False
@@ -35,11 +37,7 @@ def _is_our_png(path: Path) -> bool:
 
 def is_ours(path: Path) -> bool:
     """True if ``path`` is a report or plot this tool wrote."""
-    if path.suffix == ".json":
-        return _is_our_json(path)
-    if path.suffix == ".png":
-        return _is_our_png(path)
-    return False
+    return _is_our_png(path) or _is_our_json(path)
 
 
 def check_writable(path: str | Path, force: bool, flag: str) -> Path:

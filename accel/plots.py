@@ -99,7 +99,9 @@ def plot_curve(curve: dict[str, Any], out_dir: str | Path, force: bool = False) 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.plot(dens, [p["speedup"] for p in pts], "o-", label="speedup (total cycles)")
     ax.plot(dens, [p["compute_speedup"] for p in pts], "s--", label="speedup (compute cycles)")
-    ax.plot(dens, [p["energy_saving"] for p in pts], "^-", label="energy saving (dense / sparse)")
+    saving = [(d, p["energy_saving"]) for d, p in zip(dens, pts, strict=True) if p["energy_saving"]]
+    if saving:
+        ax.plot(*zip(*saving, strict=True), "^-", label="energy saving (dense / sparse)")
     fine = [d for d in dens if d > 0]
     ax.plot(fine, [1 / d for d in fine], ":", color="grey", label="ideal 1 / density")
     ax.set_xlabel("weight density (nonzero fraction)")

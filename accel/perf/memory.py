@@ -4,7 +4,9 @@ Levels: DRAM, the global buffer (GLB) and the array (row weight memories, window
 output buffer). What crosses each level is charged in its encoded size, masks included:
 compressed weights and windows when zeros are skipped, dense values otherwise. Feature
 maps in DRAM and the GLB are stored as a bitmap (one bit per value) plus the nonzero
-values when activations are skipped, dense otherwise; a layer's outputs are charged at
+values when activations are skipped, dense otherwise, and weights as masks plus
+nonzeros; each tensor falls back to its dense form where that is smaller (a format flag
+per tensor), so skipping never moves more DRAM bytes. A layer's outputs are charged at
 ``output_density`` (the next layer's input density). The model is a
 roofline per layer: transfers are double-buffered and overlap compute, so a layer takes
 ``max(core, dram, glb)`` cycles and the excess over the core is reported as stall.
@@ -60,10 +62,10 @@ def traffic(
     ntm = -(-Mg // R)
     ntn = ap.masks.shape[1]
 
-    if cfg.skip_weights:
-        weight_bits = G * Mg * nb * B + wp.nnz * cfg.w_bits
-    else:
-        weight_bits = layer.M * layer.K * cfg.w_bits
+    dense_weight_bits = layer.M * layer.K * cfg.w_bits
+    weight_bits = dense_weight_bits
+    if cfg.skip_weights:  # stored compressed only where that is smaller (one flag per tensor)
+        weight_bits = min(G * Mg * nb * B + wp.nnz * cfg.w_bits, dense_weight_bits)
     if cfg.skip_acts:
         active_rows = int(np.bitwise_count(ap.masks).sum(dtype=np.int64))
         window_bits = G * ntn * nb * B + active_rows * C * cfg.a_bits
@@ -71,13 +73,12 @@ def traffic(
         window_bits = G * ntn * nb * B * C * cfg.a_bits
     window_bits *= ntm  # every row tile streams every window again
 
-    if cfg.skip_acts:
+    input_bits = layer.input_elems * cfg.a_bits
+    output_bits = layer.output_elems * cfg.a_bits
+    if cfg.skip_acts:  # bitmap + nonzeros, where that is smaller than the dense map
         out_density = ap.density if output_density is None else output_density
-        input_bits = round(layer.input_elems * (1 + ap.density * cfg.a_bits))
-        output_bits = round(layer.output_elems * (1 + out_density * cfg.a_bits))
-    else:
-        input_bits = layer.input_elems * cfg.a_bits
-        output_bits = layer.output_elems * cfg.a_bits
+        input_bits = min(round(layer.input_elems * (1 + ap.density * cfg.a_bits)), input_bits)
+        output_bits = min(round(layer.output_elems * (1 + out_density * cfg.a_bits)), output_bits)
     # Outputs stream through to DRAM; the input must stay resident in the GLB for every
     # row tile to reuse it, or it is fetched again for each row tile.
     passes = 1 if input_bits / 8 <= sys.glb_bytes else ntm
