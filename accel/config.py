@@ -9,13 +9,13 @@ at construction, so a config that exists is a config that is valid.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import AccelError
+from .tomlfile import read_toml
 
 __all__ = ["ArrayConfig", "SystemConfig", "Config", "load_config"]
 
@@ -166,16 +166,7 @@ def load_config(
     source = None
     if path is not None:
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise AccelError("cannot read config: no such file", source=source) from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise AccelError(f"cannot read config: {err}", source=source) from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise AccelError(f"not valid TOML: {err}", source=source) from None
+        data = read_toml(path, "config")
         _check_tables(data, source)
     merged = {t: dict(data.get(t, {})) for t in _TABLES}
     given: set[str] = set()

@@ -172,8 +172,21 @@ def act_pattern(X: np.ndarray, block: int, cols: int) -> ActPattern:
 # -- Encodings and their round trips --------------------------------------------------------
 
 
+class _EncodedSize:
+    """Size accounting shared by both encodings: masks (unless dense) plus values."""
+
+    @property
+    def metadata_bits(self) -> int:
+        """Mask bits; a dense design stores none (its masks are constant)."""
+        return 0 if self.dense else self.masks.size * self.block
+
+    @property
+    def bits(self) -> int:
+        return self.metadata_bits + self.value_bits
+
+
 @dataclass(frozen=True)
-class EncodedWeights:
+class EncodedWeights(_EncodedSize):
     """Per row and block: mask ``masks[m, b]`` and packed nonzeros, concatenated in
     (row, block, position) order in ``values``. Dense mode stores every value."""
 
@@ -185,17 +198,8 @@ class EncodedWeights:
     dense: bool
 
     @property
-    def metadata_bits(self) -> int:
-        """Mask bits; a dense design stores none (its masks are constant)."""
-        return 0 if self.dense else self.masks.size * self.block
-
-    @property
     def value_bits(self) -> int:
         return self.values.size * self.w_bits
-
-    @property
-    def bits(self) -> int:
-        return self.metadata_bits + self.value_bits
 
 
 def encode_weights(W: np.ndarray, cfg: ArrayConfig) -> EncodedWeights:
@@ -226,7 +230,7 @@ def decode_weights(enc: EncodedWeights) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class EncodedActs:
+class EncodedActs(_EncodedSize):
     """Per column tile and block: activity mask ``masks[t, b]`` and the active window rows
     (``cols`` values each) in (tile, block, row) order. Without activation skipping every
     window row is active and the mask is all ones."""
@@ -241,16 +245,8 @@ class EncodedActs:
     dense: bool
 
     @property
-    def metadata_bits(self) -> int:
-        return 0 if self.dense else self.masks.size * self.block
-
-    @property
     def value_bits(self) -> int:
         return self.rows.size * self.a_bits
-
-    @property
-    def bits(self) -> int:
-        return self.metadata_bits + self.value_bits
 
 
 def _windows(X: np.ndarray, cfg: ArrayConfig) -> np.ndarray:

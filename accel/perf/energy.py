@@ -6,7 +6,6 @@ live in ``energy_45nm.toml``; a user table has the same keys.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from ..config import ArrayConfig
 from ..errors import AccelError
+from ..tomlfile import parse_toml, read_toml
 from .memory import Traffic
 from .schedule import Counters
 
@@ -90,18 +90,10 @@ def load_energy_table(path: str | Path | None = None) -> EnergyTable:
     if path is None:
         text = resources.files(__package__).joinpath(_DEFAULT).read_text(encoding="utf-8")
         source = f"accel/perf/{_DEFAULT}"
+        data = parse_toml(text, source)
     else:
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise AccelError("cannot read energy table: no such file", source=source) from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise AccelError(f"cannot read energy table: {err}", source=source) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise AccelError(f"not valid TOML: {err}", source=source) from None
+        data = read_toml(path, "energy table")
     return _parse(data, source)
 
 
