@@ -201,10 +201,9 @@ def _densities(args: argparse.Namespace):
 def cmd_simulate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .encode import act_pattern, weight_pattern
     from .golden import gemm
     from .perf.energy import load_energy_table
-    from .perf.simulate import NetworkResult, simulate_layer, simulate_network
+    from .perf.simulate import NetworkResult, simulate_arrays, simulate_network
     from .report import format_table, report_dict
     from .workloads.gemm_file import load_gemm
     from .workloads.layer import Layer
@@ -224,13 +223,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             name=Path(args.gemm).stem, M=W.shape[0], K=W.shape[1], N=X.shape[1], kind="gemm"
         )
         Y = gemm(W, X, config.array)
-        res = simulate_layer(
-            config,
-            layer,
-            weight_pattern(W, config.array.block),
-            act_pattern(X, config.array.block, config.array.cols),
-            table,
-            output_density=float(np.count_nonzero(Y)) / Y.size,
+        res = simulate_arrays(
+            config, layer, W, X, table, output_density=float(np.count_nonzero(Y)) / Y.size
         )
         result = NetworkResult([res])
         workload = {

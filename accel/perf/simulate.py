@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
-from ..encode import ActPattern, WeightPattern, blocks
+from ..encode import ActPattern, WeightPattern, act_pattern, blocks, weight_pattern
 from ..workloads.layer import Layer
 from ..workloads.sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 from .energy import EnergyTable, energy_breakdown, load_energy_table
@@ -18,7 +18,14 @@ from .latency import core_cycles
 from .memory import traffic
 from .schedule import Counters, schedule
 
-__all__ = ["DesignResult", "LayerResult", "NetworkResult", "simulate_layer", "simulate_network"]
+__all__ = [
+    "DesignResult",
+    "LayerResult",
+    "NetworkResult",
+    "simulate_arrays",
+    "simulate_layer",
+    "simulate_network",
+]
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,22 @@ def simulate_layer(
         sparse if config.array.dense else _design(dense_cfg, layer, wp, ap, table, output_density)
     )
     return LayerResult(layer, wp.density, ap.density, sparse, dense, config.array.rows)
+
+
+def simulate_arrays(
+    config: Config,
+    layer: Layer,
+    W: np.ndarray,
+    X: np.ndarray,
+    table: EnergyTable | None = None,
+    output_density: float | None = None,
+) -> LayerResult:
+    """Simulate a layer from its real operands: ``W [G, Mg, K]`` or ``[M, K]`` and
+    ``X [G, K, N]`` or ``[K, N]`` (a pruned model's weights, captured activations)."""
+    cfg = config.array
+    wp = weight_pattern(W, cfg.block)
+    ap = act_pattern(X, cfg.block, cfg.cols)
+    return simulate_layer(config, layer, wp, ap, table, output_density)
 
 
 def _sum(dicts: Sequence[dict[str, Any]]) -> dict[str, Any]:

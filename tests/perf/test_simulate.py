@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from accel.config import ArrayConfig, Config, SystemConfig
 from accel.encode import blocks
 from accel.perf.energy import load_energy_table
-from accel.perf.simulate import simulate_network
+from accel.perf.simulate import simulate_arrays, simulate_network
 from accel.report import report_dict
 from accel.workloads.layer import Layer
 from accel.workloads.sparsity import WeightSparsity
@@ -189,3 +190,20 @@ def test_progress_is_reported_for_every_layer():
     calls = []
     simulate_network(SMALL, MOBILENET[:3], SPARSITIES[1], 0.5, 0, TABLE, lambda *a: calls.append(a))
     assert [c[:2] for c in calls] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_grouped_layer_is_the_sum_of_its_groups():
+    """A grouped GEMM is simulated as independent GEMMs (contract, section 1)."""
+    rng = np.random.default_rng(7)
+    config = Config(ArrayConfig(rows=3, cols=2, block=4, queue_depth=2))
+    G, Mg, K, N = 3, 5, 11, 7
+    W = rng.integers(-3, 4, (G, Mg, K)) * (rng.random((G, Mg, K)) < 0.4)
+    X = rng.integers(0, 4, (G, K, N)) * (rng.random((G, K, N)) < 0.5)
+    whole = simulate_arrays(config, Layer("g", G * Mg, K, N, groups=G), W, X)
+    parts = [simulate_arrays(config, Layer(f"g{g}", Mg, K, N), W[g], X[g]) for g in range(G)]
+    assert whole.sparse.compute_cycles == sum(p.sparse.compute_cycles for p in parts)
+    assert whole.dense.compute_cycles == sum(p.dense.compute_cycles for p in parts)
+    total = parts[0].sparse.counters
+    for p in parts[1:]:
+        total = total + p.sparse.counters
+    assert whole.sparse.counters == total
