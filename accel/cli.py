@@ -152,18 +152,34 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _make_dir(path: Path, flag: str, value: str) -> None:
+    """Create an output directory now, so a bad path fails before the run, not after."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise AccelError(f"{flag} {value}: {path} is a file, not a directory") from None
+    except OSError as err:
+        raise AccelError(f"{flag} {value}: cannot create {path} ({err.strerror})") from None
+
+
 def _check_outputs(args: argparse.Namespace, plot_names: tuple[str, ...]) -> None:
-    """Fail before a long run, not after it, if an output would clobber a user's file."""
+    """Fail before a long run, not after it, if an output cannot be written or would
+    clobber a user's file; the only thing made early is the output directory."""
     from .outputs import check_writable
 
+    for flag, value in (("--json", args.json), ("--plot", args.plot)):
+        if value is not None and not value.strip():
+            raise AccelError(f"{flag} needs a path, not an empty string")
     if args.json and args.json != "-":
         check_writable(args.json, args.force, "--json")
+        _make_dir(Path(args.json).parent, "--json", args.json)
     if args.plot:
         plot_dir = Path(args.plot)
         if plot_dir.exists() and not plot_dir.is_dir():
             raise AccelError(f"--plot {plot_dir}: exists and is not a directory")
         for name in plot_names:
             check_writable(plot_dir / name, args.force, "--plot")
+        _make_dir(plot_dir, "--plot", args.plot)
 
 
 def _emit(args: argparse.Namespace, report: dict[str, Any], table: str | None) -> None:
@@ -183,6 +199,11 @@ def _emit(args: argparse.Namespace, report: dict[str, Any], table: str | None) -
             print(f"wrote {args.json}")
 
 
+def _check_seed(args: argparse.Namespace) -> None:
+    if args.seed < 0:
+        raise AccelError(f"--seed must be a non-negative integer, not {args.seed}")
+
+
 def _act_density(args: argparse.Namespace) -> float:
     """The activation density, checked before any work starts."""
     act = 1.0 if args.act_density is None else args.act_density
@@ -195,6 +216,7 @@ def _densities(args: argparse.Namespace):
     from .workloads.sparsity import parse_pattern
 
     weights = parse_pattern(args.pattern, getattr(args, "weight_density", None))
+    _check_seed(args)
     return weights, _act_density(args)
 
 
@@ -287,6 +309,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
         if not 0.0 <= dens <= 1.0:
             raise AccelError(f"--densities: each must be in 0..1, not {dens!r}")
     act = _act_density(args)
+    _check_seed(args)
     layers = get_network(args.network, **_network_params(args))
     points = []
     progress = _Progress(f"curve of {args.network}", not args.quiet, unit="densities")

@@ -9,6 +9,7 @@ at construction, so a config that exists is a config that is valid.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,7 +37,11 @@ def _check_bool(name: str, value: Any) -> None:
 
 
 def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value < math.inf  # also rejects NaN
+    ):
         raise AccelError(f"{name} must be a positive number, not {value!r}", field=name)
 
 

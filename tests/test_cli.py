@@ -518,3 +518,47 @@ def test_success_through_a_real_process(files, tmp_path):
     assert "Traceback" not in proc.stderr
     assert "total (1 layers)" in proc.stderr  # the table, kept off stdout
     assert list(tmp_path.glob("*.json")) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        (["--seed", "-1"], ["--seed", "-1"]),
+        (["--clock-mhz", "inf"], ["--clock-mhz", "inf"]),
+        (["--dram-bytes-per-cycle", "nan"], ["--dram-bytes-per-cycle", "nan"]),
+        (["--json", ""], ["--json", "empty"]),
+        (["--plot", ""], ["--plot", "empty"]),
+    ],
+)
+def test_more_bad_flags_are_one_line(capsys, extra, needles):
+    code, _, err = run(["simulate", *MOBILENET_SMALL, *extra], capsys)
+    assert_one_line_error(code, err, *needles)
+
+
+def test_outputs_under_a_file_fail_before_the_run(tmp_path, capsys):
+    blocker = tmp_path / "user.txt"
+    blocker.write_text("mine\n")
+    for flag, target in (("--plot", blocker / "sub"), ("--json", blocker / "r.json")):
+        code, _, err = run(["simulate", *MOBILENET_SMALL, flag, str(target)], capsys)
+        assert_one_line_error(code, err, flag, str(target))
+        assert "simulating" not in err  # refused before any layer ran
+    assert blocker.read_text() == "mine\n"
+
+
+def test_large_nm_pattern_runs(capsys):
+    code, out, _ = run(
+        [
+            "simulate",
+            *MOBILENET_SMALL,
+            "--block",
+            "64",
+            "--pattern",
+            "32:64",
+            "--quiet",
+            "--json",
+            "-",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert json.loads(out)["workload"]["pattern"] == "32:64"

@@ -6,6 +6,7 @@ live in ``energy_45nm.toml``; a user table has the same keys.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -50,7 +51,37 @@ class EnergyTable:
         return self.values["gated_pj"] * max(cfg.w_bits, cfg.a_bits) / self.bits.get("gated_pj", 8)
 
 
+_ENTRY_KEYS = {"value", "bits", "source"}
+
+
+def _entry(table: str, key: str, entry: Any, source: str) -> tuple[float, int | None, str]:
+    """One ``key = { value = .., bits = .., source = .. }`` (or a bare number)."""
+    where = f"[{table}] {key}"
+    if isinstance(entry, dict):
+        unknown = set(entry) - _ENTRY_KEYS
+        if unknown:
+            raise AccelError(f"{where}: unknown field {sorted(unknown)[0]!r}", source=source)
+        if "value" not in entry:
+            raise AccelError(f"{where}: missing field 'value'", source=source)
+        value, bits, text = entry["value"], entry.get("bits"), str(entry.get("source", ""))
+    else:
+        value, bits, text = entry, None, ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise AccelError(
+            f"{where} must be a finite non-negative number, not {value!r}", source=source
+        )
+    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or bits < 1):
+        raise AccelError(f"{where}.bits must be a positive integer, not {bits!r}", source=source)
+    return float(value), bits, text
+
+
 def _parse(data: dict[str, Any], source: str) -> EnergyTable:
+    unknown = set(data) - set(_REQUIRED) - {"meta"}
+    if unknown:
+        raise AccelError(f"unknown table [{sorted(unknown)[0]}]", source=source)
+    meta = data.get("meta", {})
+    if not isinstance(meta, dict):
+        raise AccelError(f"meta must be a table, not {meta!r}", source=source)
     values: dict[str, float] = {}
     bits: dict[str, int] = {}
     sources: dict[str, str] = {}
@@ -58,30 +89,16 @@ def _parse(data: dict[str, Any], source: str) -> EnergyTable:
         section = data.get(table)
         if not isinstance(section, dict):
             raise AccelError(f"missing table [{table}]", source=source)
-        for key in keys:
-            entry = section.get(key)
-            if entry is None:
-                raise AccelError(f"[{table}] missing key {key!r}", source=source)
-            value = entry.get("value") if isinstance(entry, dict) else entry
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise AccelError(
-                    f"[{table}] {key} must be a non-negative number, not {value!r}", source=source
-                )
-            values[key] = float(value)
-            if isinstance(entry, dict):
-                if "bits" in entry:
-                    b = entry["bits"]
-                    if isinstance(b, bool) or not isinstance(b, int) or b < 1:
-                        raise AccelError(
-                            f"[{table}] {key}.bits must be a positive integer, not {b!r}",
-                            source=source,
-                        )
-                    bits[key] = b
-                sources[key] = str(entry.get("source", ""))
         unknown = set(section) - set(keys)
         if unknown:
             raise AccelError(f"[{table}] unknown key {sorted(unknown)[0]!r}", source=source)
-    name = str(data.get("meta", {}).get("name", Path(source).stem))
+        for key in keys:
+            if key not in section:
+                raise AccelError(f"[{table}] missing key {key!r}", source=source)
+            values[key], b, sources[key] = _entry(table, key, section[key], source)
+            if b is not None:
+                bits[key] = b
+    name = str(meta.get("name", Path(source).stem))
     return EnergyTable(name=name, values=values, bits=bits, sources=sources, path=source)
 
 

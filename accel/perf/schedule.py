@@ -87,7 +87,7 @@ def _effective_masks(cfg: ArrayConfig, wp: WeightPattern, ap: ActPattern):
     return wm, am
 
 
-def row_work(cfg: ArrayConfig, wm: np.ndarray, am: np.ndarray) -> np.ndarray:
+def row_work(wm: np.ndarray, am: np.ndarray) -> np.ndarray:
     """``e[g, tm, tn, r, b]``: nonzero weights a row consumes per block of each tile."""
     return np.bitwise_count(wm[:, :, None, :, :] & am[:, None, :, None, :])
 
@@ -117,7 +117,7 @@ def schedule(cfg: ArrayConfig, wp: WeightPattern, ap: ActPattern) -> Schedule:
     wm, am = _effective_masks(cfg, wp, ap)
     G, ntm, _, nb = wm.shape
     ntn = ap.masks.shape[1]
-    e = row_work(cfg, wm, am)  # [G, ntm, ntn', R, nb]
+    e = row_work(wm, am)  # [G, ntm, ntn', R, nb]
     c = np.maximum(1, (e.astype(np.int32) + (L - 1)) // L).astype(np.int32)
     ntn_seen = c.shape[2]
     c_bm = np.ascontiguousarray(np.moveaxis(c, -1, 0)).reshape(nb, -1, R)

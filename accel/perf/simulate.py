@@ -91,7 +91,6 @@ class LayerResult:
     act_density: float
     sparse: DesignResult
     dense: DesignResult
-    rows: int
 
     @property
     def utilisation(self) -> float:
@@ -157,7 +156,7 @@ def simulate_layer(
     dense = (
         sparse if config.array.dense else _design(dense_cfg, layer, wp, ap, table, output_density)
     )
-    return LayerResult(layer, wp.density, ap.density, sparse, dense, config.array.rows)
+    return LayerResult(layer, wp.density, ap.density, sparse, dense)
 
 
 def simulate_arrays(

@@ -20,16 +20,17 @@ def _check(name: str, a: np.ndarray, bits: int, source: str) -> np.ndarray:
         raise AccelError(f"{name} is empty (shape {a.shape})", source=source)
     if a.dtype.kind not in "iub":
         raise AccelError(f"{name} must hold integers, not {a.dtype}", source=source)
-    a = a.astype(np.int64)
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    bad = np.argwhere((a < lo) | (a > hi))
+    # Compare in the file's own dtype: a cast first would wrap 2**63 to a negative number.
+    out_of_range = a > hi if a.dtype.kind == "u" else (a < lo) | (a > hi)
+    bad = np.argwhere(out_of_range)
     if bad.size:
         r, c = bad[0]
         raise AccelError(
-            f"{name}[{r}, {c}] = {a[r, c]} is outside the signed {bits}-bit range {lo}..{hi}",
+            f"{name}[{r}, {c}] = {int(a[r, c])} is outside the signed {bits}-bit range {lo}..{hi}",
             source=source,
         )
-    return a
+    return a.astype(np.int64)
 
 
 def load_gemm(path: str | Path, cfg: ArrayConfig) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ nonzero values drawn from the positive half of the range.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from itertools import combinations
@@ -111,12 +112,28 @@ def weight_nonzeros(
         rows = order < keep  # a random subset of exactly `keep` channels
         return np.broadcast_to(rows[..., None], tuple(shape)).copy()
     n, m = sparsity.n, sparsity.m
-    table = np.zeros((math.comb(m, n), m), dtype=bool)  # every way to keep n of m
+    groups = -(-K // m)
+    if math.comb(m, n) <= _MAX_NM_TABLE:  # pick one of the ways to keep n of m: a gather
+        table = _nm_table(n, m)
+        kept = table[rng.integers(0, len(table), size=tuple(lead) + (M, groups))]
+    else:  # too many ways to list: keep the n smallest of m random keys
+        keys = rng.random(tuple(lead) + (M, groups, m), dtype=np.float32)
+        kept = np.zeros(keys.shape, dtype=bool)
+        np.put_along_axis(kept, np.argpartition(keys, n - 1, axis=-1)[..., :n], True, -1)
+    return kept.reshape(tuple(lead) + (M, groups * m))[..., :K]
+
+
+_MAX_NM_TABLE = 4096
+
+
+@functools.lru_cache(maxsize=32)
+def _nm_table(n: int, m: int) -> np.ndarray:
+    """Every way to keep n of m positions, one row each."""
+    table = np.zeros((math.comb(m, n), m), dtype=bool)
     for i, kept in enumerate(combinations(range(m), n)):
         table[i, list(kept)] = True
-    groups = -(-K // m)
-    pick = rng.integers(0, len(table), size=tuple(lead) + (M, groups))
-    return table[pick].reshape(tuple(lead) + (M, groups * m))[..., :K]
+    table.flags.writeable = False
+    return table
 
 
 def random_weights(

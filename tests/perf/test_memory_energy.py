@@ -276,6 +276,8 @@ def test_plain_numbers_are_accepted_as_entries(tmp_path):
         ("", ["[compute]"]),
         (None, ["[static]"]),  # the default table without [static]
         ("[compute\n", ["TOML"]),
+        ("meta = 3\n", ["meta", "3"]),
+        (DEFAULT_TABLE.read_text(encoding="utf-8") + "\n[metaa]\n", ["[metaa]"]),
     ],
 )
 def test_energy_table_structure_errors(tmp_path, text, needles):
@@ -296,7 +298,10 @@ def test_energy_table_structure_errors(tmp_path, text, needles):
         ("dram_pj_per_bit", "-1.5", ["dram_pj_per_bit", "-1.5"]),
         ("pe_cycle_pj", "true", ["pe_cycle_pj", "True"]),
         ("add_pj", '"cheap"', ["add_pj", "'cheap'"]),
-        ("multiply_pj", "{ source = 'x' }", ["multiply_pj", "None"]),
+        ("multiply_pj", "{ source = 'x' }", ["multiply_pj", "missing field 'value'"]),
+        ("multiply_pj", "{ value = 0.2, foo = 1 }", ["multiply_pj", "'foo'"]),
+        ("dram_pj_per_bit", "nan", ["dram_pj_per_bit", "nan"]),
+        ("pe_cycle_pj", "inf", ["pe_cycle_pj", "inf"]),
         ("multiply_pj", "{ value = 0.2, bits = 0 }", ["multiply_pj.bits", "0"]),
         ("gated_pj", "{ value = 0.2, bits = 2.5 }", ["gated_pj.bits", "2.5"]),
     ],
