@@ -4,12 +4,15 @@ One place for every cycle that is not in ``compute_cycles``; ``docs/architecture
 explains each and the RTL must match them. A layer's core cycles are
 
     sum over row tiles of  weight_load_cycles
-  + sum over tiles of      max(compute + MAC_PIPELINE + OUTPUT_CAPTURE, drain_cycles)
+  + sum over tiles of      compute + MAC_PIPELINE + OUTPUT_CAPTURE       (first column tile)
+                           max(compute + MAC_PIPELINE + OUTPUT_CAPTURE, drain_cycles) (others)
   + drain_cycles                                              (the last tile's outputs)
 
 Weights are single-buffered (a row tile's load waits for the previous row tile's last
 tile); outputs are double-buffered (a tile's results drain while the next one computes,
-and the next capture waits if the drain has not finished).
+and the next capture waits if the drain has not finished). The first tile of a row tile
+never waits: the previous drain (``rows`` beats) ends during the weight load
+(``rows x nb`` cycles).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def drain_cycles(cfg: ArrayConfig) -> int:
 def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, nb: int) -> int:
     """Core cycles of a layer from its per-tile compute cycles ``[G, ntm, ntn]``."""
     row_tiles = tile_cycles.shape[0] * tile_cycles.shape[1]
-    period = np.maximum(tile_cycles + (MAC_PIPELINE + OUTPUT_CAPTURE), drain_cycles(cfg))
-    return int(
-        row_tiles * weight_load_cycles(cfg, nb) + period.sum(dtype=np.int64) + drain_cycles(cfg)
-    )
+    period = tile_cycles.astype(np.int64) + (MAC_PIPELINE + OUTPUT_CAPTURE)
+    first = period[..., 0].sum(dtype=np.int64)
+    later = np.maximum(period[..., 1:], drain_cycles(cfg)).sum(dtype=np.int64)
+    return int(row_tiles * weight_load_cycles(cfg, nb) + first + later + drain_cycles(cfg))
