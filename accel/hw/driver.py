@@ -1,0 +1,172 @@
+"""The host side of the array's protocol: (config, W, X) to stream beats, and back.
+
+The one source of truth for the beat order and packing, used by the Amaranth-simulator
+tests, the cocotb testbenches and anything that drives a real device. Beats are packed
+integers in the layouts of ``accel.hw.layouts``.
+
+Order: for every row tile (group by group, then ``ceil(Mg / rows)`` row tiles), the
+``rows x blocks`` weight beats (row-major: row 0's blocks, then row 1's), then for every
+column tile (``ceil(N / cols)``) its ``blocks`` windows; results come out ``rows`` beats
+per tile in the same tile order. Edge tiles and the last block are zero-padded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import ArrayConfig
+from ..encode import blocks as count_blocks
+from ..errors import AccelError
+from .layouts import output_beat, weight_beat, window_beat
+
+__all__ = ["Program", "program"]
+
+
+def _pack(values: np.ndarray, width: int) -> int:
+    """Little-endian concatenation of ``values`` as ``width``-bit two's-complement fields."""
+    out = 0
+    mask = (1 << width) - 1
+    for v in reversed(values.tolist()):
+        out = (out << width) | (int(v) & mask)
+    return out
+
+
+def _to_signed(value: int, width: int) -> int:
+    value &= (1 << width) - 1
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+@dataclass(frozen=True)
+class Program:
+    """Everything to run one layer: control values, input beats, and how to read results."""
+
+    config: ArrayConfig
+    row_tiles: int
+    col_tiles: int
+    blocks: int
+    relu: bool
+    requant: bool
+    shift: int
+    weight_beats: list[int]
+    window_beats: list[int]
+    groups: int
+    rows_per_group: int
+    N: int
+
+    @property
+    def result_beats(self) -> int:
+        return self.row_tiles * self.col_tiles * self.config.rows
+
+    def control(self) -> dict[str, int]:
+        """The values of the control inputs, by port name."""
+        return {
+            "row_tiles": self.row_tiles,
+            "col_tiles": self.col_tiles,
+            "blocks": self.blocks,
+            "relu": int(self.relu),
+            "requant": int(self.requant),
+            "shift": self.shift,
+        }
+
+    def decode(self, beats: list[int]) -> np.ndarray:
+        """Result beats to ``Y [groups, Mg, N]`` (``[M, N]`` for one group)."""
+        cfg = self.config
+        if len(beats) != self.result_beats:
+            raise AccelError(f"expected {self.result_beats} result beats, got {len(beats)}")
+        R, C, n = cfg.rows, cfg.cols, cfg.acc_bits
+        ntm = -(-self.rows_per_group // R)
+        Y = np.zeros((self.groups, ntm * R, self.col_tiles * C), dtype=np.int64)
+        it = iter(beats)
+        for g in range(self.groups):
+            for tm in range(ntm):
+                for tn in range(self.col_tiles):
+                    for r in range(R):
+                        beat = next(it)
+                        for c in range(C):
+                            Y[g, tm * R + r, tn * C + c] = _to_signed(beat >> (c * n), n)
+        Y = Y[:, : self.rows_per_group, : self.N]
+        return Y[0] if self.groups == 1 else Y
+
+
+def program(
+    cfg: ArrayConfig,
+    W: np.ndarray,
+    X: np.ndarray,
+    *,
+    bias: np.ndarray | None = None,
+    relu: bool = False,
+    shift: int | None = None,
+    max_blocks: int | None = None,
+) -> Program:
+    """Beats for ``Y = W . X`` (``W [M, K]`` or ``[G, Mg, K]``, ``X [K, N]`` or ``[G, K, N]``).
+
+    ``bias [M]`` (or ``[G, Mg]``), ``relu`` and ``shift`` (requantise when given) select
+    the output stage, as in :func:`accel.golden.output_stage`.
+    """
+    W = np.asarray(W, dtype=np.int64)
+    X = np.asarray(X, dtype=np.int64)
+    if W.ndim == 2:
+        W, X = W[None], X[None]
+    G, Mg, K = W.shape
+    if X.shape[:2] != (G, K):
+        raise AccelError(f"W is {W.shape} but X is {X.shape}: groups and K must agree")
+    N = X.shape[2]
+    R, C, B = cfg.rows, cfg.cols, cfg.block
+    nb = count_blocks(K, B)
+    if max_blocks is not None and nb > max_blocks:
+        raise AccelError(f"K={K} needs {nb} blocks, the hardware holds max_blocks={max_blocks}")
+    ntm, ntn = -(-Mg // R), -(-N // C)
+    b = np.zeros((G, Mg), np.int64) if bias is None else np.asarray(bias, np.int64).reshape(G, Mg)
+
+    Wp = np.zeros((G, ntm * R, nb * B), dtype=np.int64)
+    Wp[:, :Mg, :K] = W
+    Xp = np.zeros((G, nb * B, ntn * C), dtype=np.int64)
+    Xp[:, :K, :N] = X
+    bp = np.zeros((G, ntm * R), dtype=np.int64)
+    bp[:, :Mg] = b
+
+    wl = weight_beat(cfg)
+    mask_at = wl["record"].offset + wl["record"].shape["mask"].offset
+    values_at = wl["record"].offset + wl["record"].shape["values"].offset
+    bias_at = wl["bias"].offset
+    acc_mask = (1 << cfg.acc_bits) - 1
+    window_width = B * C * cfg.a_bits
+    assert window_beat(cfg).size == window_width and output_beat(cfg).size == C * cfg.acc_bits
+
+    weight_beats: list[int] = []
+    window_beats: list[int] = []
+    for g in range(G):
+        for tm in range(ntm):
+            for r in range(R):
+                m = tm * R + r
+                for blk in range(nb):
+                    vals = Wp[g, m, blk * B : (blk + 1) * B]
+                    keep = vals != 0 if cfg.skip_weights else np.ones(B, bool)
+                    packed = np.zeros(B, np.int64)
+                    packed[: keep.sum()] = vals[keep]
+                    mask = _pack(keep.astype(np.int64), 1)
+                    weight_beats.append(
+                        (mask << mask_at)
+                        | (_pack(packed, cfg.w_bits) << values_at)
+                        | ((int(bp[g, m]) & acc_mask) << bias_at)
+                    )
+            for tn in range(ntn):
+                for blk in range(nb):
+                    window = Xp[g, blk * B : (blk + 1) * B, tn * C : (tn + 1) * C]
+                    window_beats.append(_pack(window.reshape(-1), cfg.a_bits))
+    return Program(
+        config=cfg,
+        row_tiles=G * ntm,
+        col_tiles=ntn,
+        blocks=nb,
+        relu=relu,
+        requant=shift is not None,
+        shift=0 if shift is None else shift,
+        weight_beats=weight_beats,
+        window_beats=window_beats,
+        groups=G,
+        rows_per_group=Mg,
+        N=N,
+    )

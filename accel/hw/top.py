@@ -1,0 +1,203 @@
+"""The top level: weight and window streams in, results out, a small control interface."""
+
+from __future__ import annotations
+
+from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ArrayConfig
+from .counters import COUNTER_NAMES, EventCounters
+from .issuer import WindowIssuer
+from .layouts import output_beat, weight_beat, window_beat
+from .output_stage import OutputStage
+from .params import check_config, check_int
+from .row import PERow
+from .window_queue import WindowQueue
+
+__all__ = ["Accelerator"]
+
+MAX_TILES = 1 << 16
+
+
+class Accelerator(wiring.Component):
+    """The zero-skipping array, built from an :class:`ArrayConfig`.
+
+    Protocol (``accel.hw.driver`` speaks it): set the layer shape (``row_tiles``,
+    ``col_tiles``, ``blocks``) and the output options (``relu``, ``requant``, ``shift``),
+    pulse ``start``. For every row tile the array takes ``rows x blocks`` beats on
+    ``weights`` (row-major), then for every column tile ``blocks`` windows on ``acts``,
+    and emits ``rows`` beats on ``results`` per tile (PE row 0 first). ``busy`` is high
+    from ``start`` until the last result has left; ``done`` pulses in the cycle after.
+    The counters restart at ``start`` and hold their values until the next one.
+
+    Fixed latencies (``docs/architecture.md``): a row tile's weights take ``rows x
+    blocks`` cycles; a tile's last MAC lands 2 cycles after its last work cycle and the
+    accumulators are captured 1 cycle later; results drain one row per cycle while the
+    next tile computes.
+    """
+
+    def __init__(self, config: ArrayConfig, *, max_blocks: int = 64, counter_width: int = 48):
+        self._config = cfg = check_config(config)
+        self._max_blocks = check_int("max_blocks", max_blocks, 1, 1 << 16)
+        self._counter_width = check_int("counter_width", counter_width, 16, 64)
+        super().__init__(
+            {
+                "weights": In(stream.Signature(weight_beat(cfg))),
+                "acts": In(stream.Signature(window_beat(cfg))),
+                "results": Out(stream.Signature(output_beat(cfg))),
+                "row_tiles": In(range(MAX_TILES + 1)),
+                "col_tiles": In(range(MAX_TILES + 1)),
+                "blocks": In(range(max_blocks + 1)),
+                "relu": In(1),
+                "requant": In(1),
+                "shift": In(range(cfg.acc_bits)),
+                "start": In(1),
+                "busy": Out(1),
+                "done": Out(1),
+                **{name: Out(unsigned(counter_width)) for name in COUNTER_NAMES},
+            }
+        )
+
+    @property
+    def config(self) -> ArrayConfig:
+        return self._config
+
+    @property
+    def max_blocks(self) -> int:
+        return self._max_blocks
+
+    def elaborate(self, platform):
+        cfg = self._config
+        R, C = cfg.rows, cfg.cols
+        m = Module()
+
+        m.submodules.issuer = issuer = WindowIssuer(cfg, max_blocks=self._max_blocks)
+        m.submodules.queue = queue = WindowQueue(cfg)
+        m.submodules.counters = counters = EventCounters(cfg, width=self._counter_width)
+        m.submodules.output_stage = stage = OutputStage(
+            cols=C, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits
+        )
+        wiring.connect(m, wiring.flipped(self.acts), issuer.i)
+        wiring.connect(m, issuer.o, queue.i)
+
+        rows = []
+        for r in range(R):
+            row = PERow(cfg, max_blocks=self._max_blocks)
+            m.submodules[f"row{r}"] = row
+            rows.append(row)
+            m.d.comb += [
+                row.available.eq(queue.available[r]),
+                queue.take[r].eq(row.take),
+                row.window.eq(queue.current[r]),
+                row.blocks.eq(self.blocks),
+            ]
+
+        # Layer position.
+        row_tile = Signal(range(MAX_TILES + 1))
+        col_tile = Signal(range(MAX_TILES + 1))
+        load_row = Signal(range(R))
+        load_block = Signal(range(self._max_blocks))
+        run = Signal()  # a tile is computing
+        compute = Signal()  # a tile's compute cycles: after its first, until its last work
+        capture = Signal()
+
+        # Results: a double buffer of R x C accumulators, drained one row per cycle.
+        acc = data.ArrayLayout(signed(cfg.acc_bits), C)
+        held = Array(Signal(acc, name=f"held{r}") for r in range(R))
+        held_bias = Array(Signal(signed(cfg.acc_bits), name=f"held_bias{r}") for r in range(R))
+        draining = Signal()
+        drain_row = Signal(range(R))
+        sent = self.results.valid & self.results.ready
+        last_sent = sent & (drain_row == R - 1)
+        buffer_free = ~draining | last_sent
+        m.d.comb += [
+            stage.acc.eq(held[drain_row]),
+            stage.bias.eq(held_bias[drain_row]),
+            stage.relu.eq(self.relu),
+            stage.requant.eq(self.requant),
+            stage.shift.eq(self.shift),
+            self.results.payload.values.eq(stage.y),
+            self.results.valid.eq(draining),
+        ]
+        with m.If(sent):
+            m.d.sync += drain_row.eq(drain_row + 1)
+            with m.If(last_sent):
+                m.d.sync += [drain_row.eq(0), draining.eq(0)]
+        with m.If(capture):
+            m.d.sync += draining.eq(1)
+            for r, row in enumerate(rows):
+                m.d.sync += [held[r].eq(row.acc), held_bias[r].eq(row.bias_value)]
+        for row in rows:
+            m.d.comb += [row.clear.eq(capture), row.run.eq(run)]
+        m.d.comb += issuer.run.eq(run)
+        m.d.comb += issuer.blocks.eq(self.blocks)
+
+        all_done = Signal()
+        m.d.comb += all_done.eq(sum(row.done for row in rows) == R)
+        first_cycle = Signal()
+        m.d.sync += first_cycle.eq(0)
+
+        with m.FSM():
+            with m.State("IDLE"), m.If(self.start):
+                m.d.sync += [row_tile.eq(0), col_tile.eq(0), load_row.eq(0), load_block.eq(0)]
+                m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += self.busy.eq(1)
+                m.d.comb += self.weights.ready.eq(1)
+                with m.If(self.weights.valid):
+                    for r, row in enumerate(rows):
+                        hit = load_row == r
+                        m.d.comb += [
+                            row.load.eq(self.weights.payload.record),
+                            row.load_addr.eq(load_block),
+                            row.load_en.eq(hit),
+                            row.bias.eq(self.weights.payload.bias),
+                            row.bias_en.eq(hit & (load_block == 0)),
+                        ]
+                    m.d.sync += load_block.eq(load_block + 1)
+                    with m.If(load_block == self.blocks - 1):
+                        m.d.sync += [load_block.eq(0), load_row.eq(load_row + 1)]
+                        with m.If(load_row == R - 1):
+                            m.d.sync += [load_row.eq(0), first_cycle.eq(1)]
+                            m.next = "TILE"
+            with m.State("TILE"):
+                m.d.comb += [self.busy.eq(1), run.eq(1)]
+                m.d.comb += compute.eq(~first_cycle & ~all_done)
+                with m.If(all_done):
+                    m.next = "CAPTURE"
+            with m.State("CAPTURE"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(buffer_free):
+                    m.d.comb += capture.eq(1)
+                    with m.If(col_tile == self.col_tiles - 1):
+                        m.d.sync += col_tile.eq(0)
+                        with m.If(row_tile == self.row_tiles - 1):
+                            m.next = "FINISH"
+                        with m.Else():
+                            m.d.sync += row_tile.eq(row_tile + 1)
+                            m.next = "LOAD"
+                    with m.Else():
+                        m.d.sync += [col_tile.eq(col_tile + 1), first_cycle.eq(1)]
+                        m.next = "TILE"
+            with m.State("FINISH"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(last_sent):
+                    m.d.sync += self.done.eq(1)
+                    m.next = "IDLE"
+        with m.If(self.done):
+            m.d.sync += self.done.eq(0)
+
+        busy_rows = sum(row.busy for row in rows)
+        m.d.comb += [
+            counters.clear.eq(self.start & ~self.busy),
+            counters.window_issued.eq(issuer.issued),
+            counters.lanes_issued.eq(sum(row.issued for row in rows)),
+            counters.lanes_effectual.eq(sum(row.effectual for row in rows)),
+            counters.rows_busy.eq(busy_rows),
+            counters.rows_idle.eq(Mux(compute, R - busy_rows, 0)),
+            counters.output_beat.eq(sent),
+        ]
+        for name in COUNTER_NAMES:
+            m.d.comb += getattr(self, name).eq(getattr(counters, name))
+        return m

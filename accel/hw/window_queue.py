@@ -1,0 +1,77 @@
+"""The window queue: one shared buffer, a read pointer per row, FIFO timing per row."""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import ArrayConfig
+from .layouts import queue_entry
+from .params import check_config
+
+__all__ = ["WindowQueue"]
+
+
+class WindowQueue(wiring.Component):
+    """Holds up to ``queue_depth`` windows not yet taken by every row.
+
+    Each row sees a first-word-fall-through FIFO of depth D (contract, section 5): a
+    window written at cycle I can be taken from I + 1, and a write is accepted only
+    while every row holds fewer than D untaken windows, counted before this cycle's
+    takes. The storage is one buffer shared by all rows, of D + 1 slots: D for the
+    untaken windows and one for the window the slowest row is still working on (it
+    reads it through ``current`` after taking it).
+
+    Ports: ``i`` the windows in; per row r ``available[r]`` (an untaken window waits),
+    ``take[r]`` (row r takes it this cycle) and ``current[r]`` (the window row r took
+    last, which it works on).
+    """
+
+    def __init__(self, config: ArrayConfig):
+        self._config = cfg = check_config(config)
+        entry = queue_entry(cfg)
+        super().__init__(
+            {
+                "i": In(stream.Signature(entry)),
+                "available": Out(cfg.rows),
+                "take": In(cfg.rows),
+                "current": Out(data.ArrayLayout(entry, cfg.rows)),
+            }
+        )
+
+    def elaborate(self, platform):
+        cfg = self._config
+        D, slots = cfg.queue_depth, cfg.queue_depth + 1
+        m = Module()
+        entry = queue_entry(cfg)
+        buffer = Array(Signal(entry.size, name=f"slot{k}") for k in range(slots))
+
+        def advance(ptr):
+            return Mux(ptr == slots - 1, 0, ptr + 1)
+
+        write_ptr = Signal(range(slots))
+        waiting = [Signal(range(D + 1), name=f"waiting{r}") for r in range(cfg.rows)]
+        write = Signal()
+        m.d.comb += [
+            self.i.ready.eq(Cat(*(w < D for w in waiting)).all()),
+            write.eq(self.i.valid & self.i.ready),
+        ]
+        with m.If(write):
+            m.d.sync += [
+                buffer[write_ptr].eq(self.i.payload.as_value()),
+                write_ptr.eq(advance(write_ptr)),
+            ]
+
+        for r in range(cfg.rows):
+            read_ptr = Signal(range(slots), name=f"read_ptr{r}")
+            current_ptr = Signal(range(slots), name=f"current_ptr{r}")
+            take = self.take[r] & self.available[r]
+            m.d.comb += [
+                self.available[r].eq(waiting[r] != 0),
+                self.current[r].eq(buffer[current_ptr]),
+            ]
+            with m.If(take):
+                m.d.sync += [current_ptr.eq(read_ptr), read_ptr.eq(advance(read_ptr))]
+            m.d.sync += waiting[r].eq(waiting[r] + write - take)
+        return m
