@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= out
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test rtl bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check accel tests bench
 	$(BIN)/python -m pytest -n 2 -q
+
+# Generated Verilog lands in rtl/ (not committed: made by this command).
+rtl: $(STAMP)
+	$(BIN)/accel rtl --config examples/array16x16.toml --rows 8 --cols 8 -o rtl/accel_top.v
 
 bench: $(STAMP)
 	$(BIN)/python bench/simulate_speed.py

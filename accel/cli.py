@@ -363,6 +363,49 @@ def cmd_curve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rtl(args: argparse.Namespace) -> int:
+    from .outputs import TOOL_MARK, check_writable, write_text
+
+    config = _config(args)
+    out = Path(args.output)
+    if out.suffix != ".v":
+        raise AccelError(f"-o {out}: the Verilog file name must end in .v")
+    sidecar = out.with_suffix(".json")
+    check_writable(out, args.force, "-o")
+    check_writable(sidecar, args.force, "-o (sidecar)")
+    if not args.top.isidentifier():
+        raise AccelError(f"--top must be a Verilog identifier, not {args.top!r}")
+    if not 1 <= args.max_blocks <= 1 << 16:
+        raise AccelError(f"--max-blocks must be in 1..65536, not {args.max_blocks}")
+    _make_dir(out.parent, "-o", args.output)
+
+    from .hw.verilog import generate, ports
+    from .perf import latency
+
+    text, dut = generate(config.array, top=args.top, max_blocks=args.max_blocks)
+    meta = {
+        "tool": TOOL_MARK,
+        "version": __version__,
+        "top": args.top,
+        "verilog": out.name,
+        "config": config.to_dict()["array"],
+        "max_blocks": args.max_blocks,
+        "max_K": args.max_blocks * config.array.block,
+        "ports": ports(dut),
+        "fixed_latencies": {
+            "weight_load_cycles_per_row_tile": f"rows x blocks = {config.array.rows} x blocks",
+            "mac_pipeline_cycles": latency.MAC_PIPELINE,
+            "output_capture_cycles": latency.OUTPUT_CAPTURE,
+            "drain_cycles_per_tile": latency.drain_cycles(config.array),
+            "documented_in": "docs/architecture.md",
+        },
+    }
+    write_text(out, text)
+    write_text(sidecar, json.dumps(meta, indent=1) + "\n")
+    print(f"wrote {out} ({len(text.splitlines())} lines) and {sidecar}")
+    return 0
+
+
 def cmd_networks(args: argparse.Namespace) -> int:
     from .workloads.zoo import NETWORKS, get_network
 
@@ -401,6 +444,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated weight densities",
     )
     p.set_defaults(func=cmd_curve)
+
+    p = sub.add_parser("rtl", help="write the array as Verilog, with a JSON sidecar")
+    _add_config_flags(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.v", help="Verilog file")
+    p.add_argument("--top", default="accel_top", help="top module name (default accel_top)")
+    p.add_argument(
+        "--max-blocks",
+        type=int,
+        default=64,
+        metavar="N",
+        help="weight memory depth per row: K up to N x block (default 64)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite files even if accel did not write them"
+    )
+    p.set_defaults(func=cmd_rtl)
 
     p = sub.add_parser("networks", help="list the built-in networks")
     p.set_defaults(func=cmd_networks)
