@@ -13,6 +13,8 @@ import dataclasses
 import numpy as np
 import pytest
 from harness import run_program, run_programs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accel.config import ArrayConfig, Config, SystemConfig
 from accel.golden import layer_output
@@ -154,3 +156,33 @@ def test_layers_back_to_back_without_reset():
         res = simulate_arrays(Config(cfg, UNBOUNDED), Layer("t", *W.shape[1:], X.shape[2]), W, X)
         assert run.counters == res.sparse.counters.as_dict()
         assert run.cycles == res.sparse.total_cycles
+
+
+@settings(max_examples=8, deadline=None, database=None)
+@given(
+    rows=st.integers(1, 8),
+    cols=st.integers(1, 8),
+    block=st.integers(4, 16),
+    depth=st.integers(1, 4),
+    lanes=st.sampled_from([1, 2, 4]),
+    skip=st.sampled_from([(True, True), (True, False), (False, True), (False, False)]),
+    seed=st.integers(0, 2**16),
+)
+def test_random_configurations(rows, cols, block, depth, lanes, skip, seed):
+    cfg = ArrayConfig(
+        rows=rows,
+        cols=cols,
+        block=block,
+        queue_depth=depth,
+        lanes=min(lanes, block),
+        skip_weights=skip[0],
+        skip_acts=skip[1],
+    )
+    rng = np.random.default_rng(seed)
+    M, K, N = (
+        int(rng.integers(1, 2 * rows + 2)),
+        int(rng.integers(1, 3 * block)),
+        int(rng.integers(1, 2 * cols + 2)),
+    )
+    W, X = random_layer(rng, cfg, M, K, N, rng.uniform(0, 1), rng.uniform(0, 1))
+    check(cfg, W, X, relu=bool(seed % 2), shift=int(seed % 7) if seed % 3 else None)
