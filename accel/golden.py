@@ -14,7 +14,16 @@ from .config import ArrayConfig
 from .errors import AccelError
 from .workloads.layer import ConvGeometry
 
-__all__ = ["wrap", "gemm", "output_stage", "layer_output", "im2col", "conv2d", "linear"]
+__all__ = [
+    "as_operand",
+    "wrap",
+    "gemm",
+    "output_stage",
+    "layer_output",
+    "im2col",
+    "conv2d",
+    "linear",
+]
 
 _FLOAT_EXACT_BITS = 52  # float64 sums of integers are exact below 2**53
 
@@ -29,12 +38,15 @@ def wrap(x: np.ndarray, bits: int) -> np.ndarray:
     return (u ^ sign).astype(np.int64) - np.int64(1 << (bits - 1))
 
 
-def _as_int(name: str, a: np.ndarray, bits: int) -> np.ndarray:
+def as_operand(name: str, a: np.ndarray, bits: int) -> np.ndarray:
     """Check that ``a`` holds signed ``bits``-bit integers *before* any cast can wrap them."""
     a = np.asarray(a)
     if a.dtype.kind == "b":
         return a.astype(np.int64)
-    if a.dtype.kind == "O":
+    if a.dtype.kind == "f":  # whole numbers in a float array are fine; 1.5 is not
+        if not np.all(np.isfinite(a)) or not np.array_equal(a, np.round(a)):
+            raise AccelError(f"{name} must hold integers, not fractions ({a.dtype})")
+    elif a.dtype.kind == "O":
         flat = a.ravel().tolist()
         if not all(isinstance(v, int) for v in flat):
             raise AccelError(f"{name} must hold integers")
@@ -55,8 +67,8 @@ def gemm(W: np.ndarray, X: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
     Uses float64 BLAS when every partial sum is provably exact, otherwise integer
     arithmetic modulo 2**64 (which wraps to any ``acc_bits <= 64`` correctly).
     """
-    W = _as_int("W", W, cfg.w_bits)
-    X = _as_int("X", X, cfg.a_bits)
+    W = as_operand("W", W, cfg.w_bits)
+    X = as_operand("X", X, cfg.a_bits)
     K = W.shape[-1]
     bound_bits = (cfg.w_bits - 1) + (cfg.a_bits - 1) + max(K, 1).bit_length()
     if bound_bits <= _FLOAT_EXACT_BITS:

@@ -19,6 +19,7 @@ import numpy as np
 from ..config import ArrayConfig
 from ..encode import blocks as count_blocks
 from ..errors import AccelError
+from ..golden import as_operand
 from .layouts import output_beat, weight_beat, window_beat
 
 __all__ = ["Program", "program"]
@@ -105,10 +106,19 @@ def program(
     ``bias [M]`` (or ``[G, Mg]``), ``relu`` and ``shift`` (requantise when given) select
     the output stage, as in :func:`accel.golden.output_stage`.
     """
-    W = np.asarray(W, dtype=np.int64)
-    X = np.asarray(X, dtype=np.int64)
-    if W.ndim == 2:
+    W = as_operand("W", W, cfg.w_bits)  # the same checks as the golden model's
+    X = as_operand("X", X, cfg.a_bits)
+    if W.ndim == 2 and X.ndim == 2:
         W, X = W[None], X[None]
+    if W.ndim != 3 or X.ndim != 3 or 0 in W.shape or 0 in X.shape:
+        raise AccelError(
+            f"W {W.shape} and X {X.shape} must be non-empty [M, K] and [K, N] "
+            "(or [G, Mg, K] and [G, K, N])"
+        )
+    if shift is not None and (
+        isinstance(shift, bool) or not isinstance(shift, int) or not 0 <= shift < cfg.acc_bits
+    ):
+        raise AccelError(f"shift must be an integer in 0..{cfg.acc_bits - 1}, not {shift!r}")
     G, Mg, K = W.shape
     if X.shape[:2] != (G, K):
         raise AccelError(f"W is {W.shape} but X is {X.shape}: groups and K must agree")

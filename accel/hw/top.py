@@ -24,12 +24,13 @@ class Accelerator(wiring.Component):
     """The zero-skipping array, built from an :class:`ArrayConfig`.
 
     Protocol (``accel.hw.driver`` speaks it): set the layer shape (``row_tiles``,
-    ``col_tiles``, ``blocks``) and the output options (``relu``, ``requant``, ``shift``),
-    pulse ``start``. For every row tile the array takes ``rows x blocks`` beats on
-    ``weights`` (row-major), then for every column tile ``blocks`` windows on ``acts``,
-    and emits ``rows`` beats on ``results`` per tile (PE row 0 first). ``busy`` is high
-    from ``start`` until the last result has left; ``done`` pulses in the cycle after.
-    The counters restart at ``start`` and hold their values until the next one.
+    ``col_tiles``, ``blocks``; each at least 1) and the output options (``relu``,
+    ``requant``, ``shift``), pulse ``start``. For every row tile the array takes
+    ``rows x blocks`` beats on ``weights`` (row-major), then for every column tile
+    ``blocks`` windows on ``acts``, and emits ``rows`` beats on ``results`` per tile
+    (PE row 0 first). ``busy`` is high from ``start`` until the last result has left;
+    ``done`` pulses in the cycle after. The counters restart at ``start`` and hold their
+    values until the next one.
 
     Fixed latencies (``docs/architecture.md``): a row tile's weights take ``rows x
     blocks`` cycles; a tile's last MAC lands 2 cycles after its last work cycle and the

@@ -1,0 +1,175 @@
+# amaranth: UnusedElaboratable=no
+"""The hardware output stage against ``accel.golden.output_stage``, bit for bit.
+
+A few hand-worked values pin the rounding and saturation down independently of both.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from accel.config import ArrayConfig
+from accel.golden import output_stage
+from accel.hw.output_stage import OutputStage
+
+# (a_bits, acc_bits); w_bits = 2 only so that ArrayConfig accepts acc_bits >= a_bits + 2
+WIDTHS = [(8, 32), (8, 16), (5, 13), (3, 20), (16, 64)]
+
+
+def golden(cfg: ArrayConfig, accs, bias: int, relu: bool, shift: int | None) -> list[int]:
+    y = output_stage(
+        np.array([accs], dtype=np.int64), cfg, bias=np.array([bias]), relu=relu, shift=shift
+    )
+    return [int(v) for v in y[0]]
+
+
+def run_cases(a_bits: int, acc_bits: int, cols: int, cases) -> None:
+    """``cases``: (accs, bias, relu, shift or None); every one against the golden model."""
+    cfg = ArrayConfig(w_bits=2, a_bits=a_bits, acc_bits=acc_bits)
+    dut = OutputStage(cols=cols, a_bits=a_bits, acc_bits=acc_bits)
+
+    async def bench(ctx):
+        for accs, bias, relu, shift in cases:
+            ctx.set(dut.acc, accs)
+            ctx.set(dut.bias, bias)
+            ctx.set(dut.relu, relu)
+            ctx.set(dut.requant, shift is not None)
+            ctx.set(dut.shift, shift or 0)
+            got = [ctx.get(dut.y[c]) for c in range(cols)]
+            expect = golden(cfg, accs, bias, relu, shift)
+            assert got == expect, f"acc={accs} bias={bias} relu={relu} shift={shift}"
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def chunks(values, n: int):
+    values = list(values)
+    return [values[i : i + n] for i in range(0, len(values), n)]
+
+
+def extremes(bits: int) -> list[int]:
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return [lo, lo + 1, -2, -1, 0, 1, 2, hi - 1, hi]
+
+
+@pytest.mark.parametrize("a_bits, acc_bits", WIDTHS)
+def test_random(a_bits, acc_bits):
+    rng = random.Random(acc_bits * 100 + a_bits)
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+
+    def value() -> int:
+        # extremes, values near the a_bits range after a shift, anything
+        kind = rng.randrange(4)
+        if kind == 0:
+            return rng.choice(extremes(acc_bits))
+        if kind == 1:
+            return rng.randint(-(1 << (a_bits + 3)), 1 << (a_bits + 3))
+        return rng.randint(lo, hi)
+
+    cases = []
+    for _ in range(400):
+        accs = [value() for _ in range(4)]
+        bias = value() if rng.random() < 0.8 else 0
+        shift = rng.choice([None, rng.randrange(acc_bits), rng.randrange(min(acc_bits, 6))])
+        cases.append((accs, bias, rng.random() < 0.5, shift))
+    run_cases(a_bits, acc_bits, 4, cases)
+
+
+@pytest.mark.parametrize("a_bits, acc_bits", WIDTHS)
+def test_every_shift_on_extremes(a_bits, acc_bits):
+    """Every shift 0..acc_bits-1 on the accumulator extremes and on halves of each shift
+    (``-(2**s) * k - 2**(s-1)``: a negative value exactly half-way), with and without
+    ReLU and bias."""
+    cases = []
+    for shift in range(acc_bits):
+        half = 1 << shift >> 1
+        ties = [(1 << shift) * k + half for k in (-3, -2, -1, 0, 1, 2)]
+        ties = [v for v in ties if -(1 << (acc_bits - 1)) <= v < 1 << (acc_bits - 1)]
+        values = extremes(acc_bits) + ties
+        for group in chunks(values, 4):
+            accs = list(group) + [0] * (4 - len(group))
+            for bias, relu in [(0, False), (0, True), (-1, False), (1, True)]:
+                cases.append((accs, bias, relu, shift))
+    run_cases(a_bits, acc_bits, 4, cases)
+
+
+@pytest.mark.parametrize("a_bits, acc_bits", WIDTHS)
+def test_bias_wraps(a_bits, acc_bits):
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    cases = [
+        ([hi, hi, lo, lo], 1, False, None),
+        ([hi, hi, lo, lo], -1, False, None),
+        ([hi, lo, 0, -1], hi, False, None),
+        ([hi, lo, 0, -1], lo, False, None),
+        ([hi, lo, 0, -1], lo, True, None),
+        ([hi, hi, lo, lo], 1, True, 0),
+        ([hi, lo, 0, -1], lo, False, 1),
+    ]
+    run_cases(a_bits, acc_bits, 4, cases)
+
+
+def test_exhaustive_tiny():
+    """a_bits = 2, acc_bits = 4: every accumulator, bias, ReLU and shift."""
+    cases = []
+    for bias in range(-8, 8):
+        for relu in (False, True):
+            for shift in (None, 0, 1, 2, 3):
+                for accs in chunks(range(-8, 8), 4):
+                    cases.append((list(accs), bias, relu, shift))
+    run_cases(2, 4, 4, cases)
+
+
+@pytest.mark.parametrize(
+    "acc, bias, relu, shift, expect",
+    [
+        (-3, 0, False, 1, -1),  # -1.5 rounds up to -1
+        (-5, 0, False, 2, -1),  # -1.25
+        (-6, 0, False, 2, -1),  # -1.5
+        (-7, 0, False, 2, -2),  # -1.75
+        (-2, 0, False, 2, 0),  # -0.5 rounds up to 0
+        (-10, 0, False, 2, -2),  # -2.5
+        (5, 0, False, 1, 3),  # 2.5
+        (255, 0, False, 1, 127),  # 128 saturates
+        (-257, 0, False, 1, -128),  # -128.5 rounds up to -128
+        (-259, 0, False, 1, -128),  # -129.5 rounds to -129, saturates
+        (200, 0, False, 0, 127),  # shift 0: saturation only
+        (-200, 0, False, 0, -128),
+        (-200, 0, True, 0, 0),
+        (-100, 0, True, None, 0),
+        (100, -101, True, None, 0),  # ReLU after the bias
+        (100, -101, False, None, -1),
+        (32767, 1, False, None, -32768),  # bias wraps at acc_bits = 16
+        (32767, 1, True, None, 0),
+        (-32768, -1, False, 15, 1),  # wraps to 32767, / 2**15 = 0.99997 rounds to 1
+        (-32768, 0, False, 15, -1),
+        (-16384, 0, False, 15, 0),  # exactly -0.5
+        (-16385, 0, False, 15, -1),
+    ],
+)
+def test_hand_worked(acc, bias, relu, shift, expect):
+    dut = OutputStage(cols=1, a_bits=8, acc_bits=16)
+
+    async def bench(ctx):
+        ctx.set(dut.acc, [acc])
+        ctx.set(dut.bias, bias)
+        ctx.set(dut.relu, relu)
+        ctx.set(dut.requant, shift is not None)
+        ctx.set(dut.shift, shift or 0)
+        assert ctx.get(dut.y[0]) == expect
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    cfg = ArrayConfig(a_bits=8, acc_bits=16)
+    assert golden(cfg, [acc], bias, relu, shift) == [expect]  # and the model agrees
+
+
+def test_columns_independent():
+    """Each column gets its own accumulator (a wiring slip would repeat one)."""
+    run_cases(8, 32, 5, [([1000, -1000, 7, -7, 0], 3, False, 2), ([1, 2, 3, 4, 5], 0, False, None)])
