@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import reduce
 from operator import or_
 
-from amaranth import Array, Module, Mux, Signal, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -103,9 +103,9 @@ class PERow(wiring.Component):
             m.d.sync += [todo.eq(sel.rest), first.eq(0)]
 
         # The lanes' operands: weight by packed index, activations by one-hot position.
-        values = Array(read.data.values[i] for i in range(B))
+        values = read.data.values.as_value()
         issue = [working & sel.valid[lane] for lane in range(L)]
-        weights = [values[sel.index[lane]] for lane in range(L)]
+        weights = [values.word_select(sel.index[lane], cfg.w_bits).as_signed() for lane in range(L)]
         acts = []
         for lane in range(L):
             lane_acts = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -103,18 +103,19 @@ class Accelerator(wiring.Component):
         compute = Signal()  # a tile's compute cycles: after its first, until its last work
         capture = Signal()
 
-        # Results: a double buffer of R x C accumulators, drained one row per cycle.
+        # Results: a second buffer of R x C accumulators, drained one row per cycle as a
+        # shift register (row 0 leaves first; no R-way multiplexer).
         acc = data.ArrayLayout(signed(cfg.acc_bits), C)
-        held = Array(Signal(acc, name=f"held{r}") for r in range(R))
-        held_bias = Array(Signal(signed(cfg.acc_bits), name=f"held_bias{r}") for r in range(R))
+        held = [Signal(acc, name=f"held{r}") for r in range(R)]
+        held_bias = [Signal(signed(cfg.acc_bits), name=f"held_bias{r}") for r in range(R)]
         draining = Signal()
         drain_row = Signal(range(R))
         sent = self.results.valid & self.results.ready
         last_sent = sent & (drain_row == R - 1)
         buffer_free = ~draining | last_sent
         m.d.comb += [
-            stage.acc.eq(held[drain_row]),
-            stage.bias.eq(held_bias[drain_row]),
+            stage.acc.eq(held[0]),
+            stage.bias.eq(held_bias[0]),
             stage.relu.eq(self.relu),
             stage.requant.eq(self.requant),
             stage.shift.eq(self.shift),
@@ -123,6 +124,8 @@ class Accelerator(wiring.Component):
         ]
         with m.If(sent):
             m.d.sync += drain_row.eq(drain_row + 1)
+            for r in range(R - 1):
+                m.d.sync += [held[r].eq(held[r + 1]), held_bias[r].eq(held_bias[r + 1])]
             with m.If(last_sent):
                 m.d.sync += [drain_row.eq(0), draining.eq(0)]
         with m.If(capture):
@@ -139,53 +142,55 @@ class Accelerator(wiring.Component):
         first_cycle = Signal()
         m.d.sync += first_cycle.eq(0)
 
-        with m.FSM():
+        # The FSM holds only state and registers; every combinational output is an
+        # expression of the state (`ongoing`), never assigned inside a state: Icarus does
+        # not evaluate `always @*` blocks at time 0, and a comb value assigned in a case
+        # arm would read X until the state first changes.
+        load_fire = Signal()
+        with m.FSM() as fsm:
             with m.State("IDLE"), m.If(self.start):
                 m.d.sync += [row_tile.eq(0), col_tile.eq(0), load_row.eq(0), load_block.eq(0)]
                 m.next = "LOAD"
-            with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
-                m.d.comb += self.weights.ready.eq(1)
-                with m.If(self.weights.valid):
-                    for r, row in enumerate(rows):
-                        hit = load_row == r
-                        m.d.comb += [
-                            row.load.eq(self.weights.payload.record),
-                            row.load_addr.eq(load_block),
-                            row.load_en.eq(hit),
-                            row.bias.eq(self.weights.payload.bias),
-                            row.bias_en.eq(hit & (load_block == 0)),
-                        ]
-                    m.d.sync += load_block.eq(load_block + 1)
-                    with m.If(load_block == self.blocks - 1):
-                        m.d.sync += [load_block.eq(0), load_row.eq(load_row + 1)]
-                        with m.If(load_row == R - 1):
-                            m.d.sync += [load_row.eq(0), first_cycle.eq(1)]
-                            m.next = "TILE"
-            with m.State("TILE"):
-                m.d.comb += [self.busy.eq(1), run.eq(1)]
-                m.d.comb += compute.eq(~first_cycle & ~all_done)
-                with m.If(all_done):
-                    m.next = "CAPTURE"
-            with m.State("CAPTURE"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(buffer_free):
-                    m.d.comb += capture.eq(1)
-                    with m.If(col_tile == self.col_tiles - 1):
-                        m.d.sync += col_tile.eq(0)
-                        with m.If(row_tile == self.row_tiles - 1):
-                            m.next = "FINISH"
-                        with m.Else():
-                            m.d.sync += row_tile.eq(row_tile + 1)
-                            m.next = "LOAD"
-                    with m.Else():
-                        m.d.sync += [col_tile.eq(col_tile + 1), first_cycle.eq(1)]
+            with m.State("LOAD"), m.If(load_fire):
+                m.d.sync += load_block.eq(load_block + 1)
+                with m.If(load_block == self.blocks - 1):
+                    m.d.sync += [load_block.eq(0), load_row.eq(load_row + 1)]
+                    with m.If(load_row == R - 1):
+                        m.d.sync += [load_row.eq(0), first_cycle.eq(1)]
                         m.next = "TILE"
-            with m.State("FINISH"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(last_sent):
-                    m.d.sync += self.done.eq(1)
-                    m.next = "IDLE"
+            with m.State("TILE"), m.If(all_done):
+                m.next = "CAPTURE"
+            with m.State("CAPTURE"), m.If(capture):
+                with m.If(col_tile == self.col_tiles - 1):
+                    m.d.sync += col_tile.eq(0)
+                    with m.If(row_tile == self.row_tiles - 1):
+                        m.next = "FINISH"
+                    with m.Else():
+                        m.d.sync += row_tile.eq(row_tile + 1)
+                        m.next = "LOAD"
+                with m.Else():
+                    m.d.sync += [col_tile.eq(col_tile + 1), first_cycle.eq(1)]
+                    m.next = "TILE"
+            with m.State("FINISH"), m.If(last_sent):
+                m.d.sync += self.done.eq(1)
+                m.next = "IDLE"
+        m.d.comb += [
+            self.busy.eq(~fsm.ongoing("IDLE")),
+            self.weights.ready.eq(fsm.ongoing("LOAD")),
+            load_fire.eq(fsm.ongoing("LOAD") & self.weights.valid),
+            run.eq(fsm.ongoing("TILE")),
+            compute.eq(fsm.ongoing("TILE") & ~first_cycle & ~all_done),
+            capture.eq(fsm.ongoing("CAPTURE") & buffer_free),
+        ]
+        for r, row in enumerate(rows):
+            hit = load_fire & (load_row == r)
+            m.d.comb += [
+                row.load.eq(self.weights.payload.record),
+                row.load_addr.eq(load_block),
+                row.load_en.eq(hit),
+                row.bias.eq(self.weights.payload.bias),
+                row.bias_en.eq(hit & (load_block == 0)),
+            ]
         with m.If(self.done):
             m.d.sync += self.done.eq(0)
 

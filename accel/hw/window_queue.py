@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,7 +45,8 @@ class WindowQueue(wiring.Component):
         D, slots = cfg.queue_depth, cfg.queue_depth + 1
         m = Module()
         entry = queue_entry(cfg)
-        buffer = Array(Signal(entry.size, name=f"slot{k}") for k in range(slots))
+        buffer = [Signal(entry.size, name=f"slot{k}") for k in range(slots)]
+        flat = Cat(*buffer)  # read by slot with word_select: a shifter, no case statement
 
         def advance(ptr):
             return Mux(ptr == slots - 1, 0, ptr + 1)
@@ -58,10 +59,10 @@ class WindowQueue(wiring.Component):
             write.eq(self.i.valid & self.i.ready),
         ]
         with m.If(write):
-            m.d.sync += [
-                buffer[write_ptr].eq(self.i.payload.as_value()),
-                write_ptr.eq(advance(write_ptr)),
-            ]
+            m.d.sync += write_ptr.eq(advance(write_ptr))
+            for k, slot in enumerate(buffer):
+                with m.If(write_ptr == k):
+                    m.d.sync += slot.eq(self.i.payload.as_value())
 
         for r in range(cfg.rows):
             read_ptr = Signal(range(slots), name=f"read_ptr{r}")
@@ -69,7 +70,7 @@ class WindowQueue(wiring.Component):
             take = self.take[r] & self.available[r]
             m.d.comb += [
                 self.available[r].eq(waiting[r] != 0),
-                self.current[r].eq(buffer[current_ptr]),
+                self.current[r].eq(flat.word_select(current_ptr, entry.size)),
             ]
             with m.If(take):
                 m.d.sync += [current_ptr.eq(read_ptr), read_ptr.eq(advance(read_ptr))]
