@@ -46,13 +46,16 @@ class StreamSource:
         self.rng, self.idle = rng, idle
         self.beats: list[int] = []
         self.offered = False
+        self.shown: int | None = None  # the payload on the wires (writes are costly)
 
     def drive(self) -> None:
         """At a falling edge: offer the next beat, or idle for a cycle."""
-        self.offered = bool(self.beats) and not (self.idle and self.rng.random() < self.idle)
-        self.valid.value = int(self.offered)
-        if self.offered:
-            self.payload.value = self.beats[0]
+        offer = bool(self.beats) and not (self.idle and self.rng.random() < self.idle)
+        if offer != self.offered:
+            self.valid.value = int(offer)
+        self.offered = offer
+        if offer and self.shown != self.beats[0]:
+            self.payload.value = self.shown = self.beats[0]
 
     def sample(self) -> None:
         """In the read-only phase: the beat moves at the coming edge if ready is high."""
@@ -73,8 +76,10 @@ class StreamSink:
         self.last_cycle = -1
 
     def drive(self) -> None:
-        self.accepting = not (self.stall and self.rng.random() < self.stall)
-        self.ready.value = int(self.accepting)
+        accepting = not (self.stall and self.rng.random() < self.stall)
+        if accepting != self.accepting:
+            self.ready.value = int(accepting)
+        self.accepting = accepting
 
     def sample(self, cycle: int) -> None:
         if self.accepting and read_int(self.valid):
@@ -106,6 +111,7 @@ class Testbench:
         dut.start.value = 0
         for port in (self.weights.valid, self.acts.valid, self.results.ready):
             port.value = 0
+        self.weights.offered = self.acts.offered = self.results.accepting = False
         for _ in range(2):
             await FallingEdge(dut.clk)
         dut.rst.value = 0
@@ -136,7 +142,9 @@ class Testbench:
         await FallingEdge(dut.clk)
         for port in (self.weights, self.acts):
             port.valid.value = 0
+            port.offered = False
         self.results.ready.value = 0
+        self.results.accepting = False
         while not read_int(dut.done):
             await FallingEdge(dut.clk)
         out.results = self.results.beats
