@@ -86,6 +86,17 @@ def _add_workload_flags(p: argparse.ArgumentParser, curve: bool = False) -> None
         src.add_argument(
             "--gemm", metavar="FILE.npz", help="one GEMM: integer arrays W (M x K) and X (K x N)"
         )
+        src.add_argument(
+            "--onnx",
+            metavar="MODEL.onnx",
+            help="an ONNX model: every Conv, Gemm and MatMul node, with the model's weights",
+        )
+        p.add_argument(
+            "--input",
+            metavar="DATA.npy",
+            help="run the --onnx model on this array (onnxruntime) and simulate the real "
+            "activations; its shape fixes the model's open input dims",
+        )
     p.add_argument("--batch", type=int, help="batch size (networks)")
     p.add_argument("--image", type=int, help="input image side (CNNs; default 224)")
     p.add_argument("--seq-len", type=int, help="sequence length (bert_base; default 128)")
@@ -220,6 +231,64 @@ def _densities(args: argparse.Namespace):
     return weights, _act_density(args)
 
 
+def _simulate_onnx(args: argparse.Namespace, config: Config, table: Any):
+    """``--onnx``: the model's own weights; activations captured (``--input``) or synthetic."""
+    from .perf.simulate import NetworkResult, simulate_layer
+    from .workloads.onnx_import import layer_patterns, load_onnx
+
+    if args.weight_density is not None or args.pattern.strip().lower() != "unstructured":
+        flag = "--weight-density" if args.weight_density is not None else "--pattern"
+        raise AccelError(
+            f"{flag} does not apply to --onnx (the model's own weights are simulated); "
+            "prune the model first, e.g. "
+            "`accel prune --method magnitude --sparsity 0.8 IN.onnx OUT.onnx`"
+        )
+    for flag in ("batch", "image", "seq_len"):
+        if getattr(args, flag) is not None:
+            raise AccelError(
+                f"{_flag(flag)} does not apply to --onnx (the file fixes its shapes; "
+                "--input DATA.npy sets open dims)"
+            )
+    _check_seed(args)
+    data = None
+    if args.input is not None:
+        if args.act_density is not None:
+            raise AccelError("--act-density does not apply with --input (activations are real)")
+        from .workloads.onnx_capture import load_input
+
+        data = load_input(args.input)
+    act = _act_density(args)
+    model = load_onnx(args.onnx, None if data is None else data.shape)
+    progress = _Progress(f"simulating {Path(args.onnx).name}", not args.quiet)
+    results = [
+        simulate_layer(config, p.item.layer, p.weights, p.acts, table, p.output_density)
+        for p in layer_patterns(model, config.array, act, args.seed, data, progress)
+    ]
+    shapes = {name: list(shape) for name, shape in model.inputs.items()}
+    workload: dict[str, Any] = {
+        "name": Path(args.onnx).stem,
+        "onnx": str(args.onnx),
+        "inputs": shapes,
+        "input_shape": next(iter(shapes.values())),
+        "weights": f"the model's own, quantised per output channel to {config.array.w_bits} bits",
+    }
+    if data is None:
+        workload.update(
+            activations="synthetic",
+            act_density=act,
+            seed=args.seed,
+            act_model="each activation nonzero independently (ReLU-like)",
+        )
+    else:
+        workload.update(
+            activations="captured",
+            input=str(args.input),
+            act_model=f"onnxruntime on --input, one scale per tensor, {config.array.a_bits} bits",
+        )
+    workload["notes"] = model.notes
+    return NetworkResult(results), workload
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -234,7 +303,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     config = _config(args)
     table = load_energy_table(args.energy)
     _check_outputs(args, ("speedup.png", "utilisation.png", "energy.png"))
-    if args.gemm:
+    if args.input is not None and not args.onnx:
+        raise AccelError("--input applies only to --onnx MODEL.onnx")
+    if args.onnx:
+        result, workload = _simulate_onnx(args, config, table)
+    elif args.gemm:
         for flag in ("weight_density", "act_density", "batch", "image", "seq_len"):
             if getattr(args, flag) is not None:
                 raise AccelError(f"{_flag(flag)} does not apply to --gemm (the file holds W and X)")
@@ -475,6 +548,116 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+_PRUNE_HELP = """\
+Prune the weights of IN into the new file OUT, then read OUT back and check the
+pattern it claims (N:M groups, whole channels or tiles, exact counts) per tensor.
+
+Which tensors are weights (output channels on axis 0; patterns along K of the
+[O, K] view, K = in-channel x kh x kw):
+  .npz   every float or integer array with ndim >= 2 (an X activation array
+         in a --gemm file is pruned too); 1-D arrays (biases) and others are
+         copied unchanged
+  .onnx  input B of every Conv, Gemm and MatMul that is an initializer or a
+         Constant; Gemm transB=0 and MatMul store [K, N] and are pruned as
+         [N, K]; non-constant inputs (attention) are reported and left alone
+
+Methods: magnitude (smallest |w|; --scope global for one threshold), nm
+(--nm N:M, default 2:4), channel (whole output channels, --norm), block
+(whole --block tiles, ranked by mean |w|). gradual is refused: without
+training between its steps it equals one-shot magnitude pruning; use
+accel.prune.GradualPruner in a training loop instead.
+
+OUT is never IN, and an existing OUT is replaced only with --force.
+Exit 0 when every check passes, 1 if one fails, 2 for bad input.
+"""
+
+
+def _parse_nm(text: str) -> tuple[int, int]:
+    try:
+        n, m = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise AccelError(f"--nm must be N:M with integers (e.g. 2:4), not {text!r}") from None
+    if m < 1 or not 0 <= n < m:
+        raise AccelError(f"--nm {text}: N must be in 0..M-1 and M at least 1, not N={n}, M={m}")
+    return n, m
+
+
+def _parse_block(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise AccelError(f"--block must be ROWSxCOLS (e.g. 1x16), not {text!r}") from None
+    if rows < 1 or cols < 1:
+        raise AccelError(f"--block {text}: both sides must be at least 1")
+    return rows, cols
+
+
+def _prune_spec(args: argparse.Namespace):
+    from .prune.arguments import check_sparsity
+    from .prune.files import PruneSpec
+
+    method = args.method
+    if method == "gradual":
+        raise AccelError(
+            "--method gradual: gradual pruning needs training between its steps (on a file it "
+            "would equal --method magnitude at the final sparsity); use "
+            "accel.prune.GradualPruner in your training loop"
+        )
+    for flag, value, owner in (("--nm", args.nm, "nm"), ("--block", args.block, "block")):
+        if value is not None and method != owner:
+            raise AccelError(f"{flag} {value} applies to --method {owner}, not --method {method}")
+    if args.norm is not None and method != "channel":
+        raise AccelError(f"--norm {args.norm} applies to --method channel, not --method {method}")
+    if args.scope == "global" and method != "magnitude":
+        raise AccelError(f"--scope global applies to --method magnitude, not --method {method}")
+    if method == "nm":
+        n, m = _parse_nm(args.nm if args.nm is not None else "2:4")
+        if args.sparsity is not None and abs(args.sparsity - (1 - n / m)) > 1e-9:
+            raise AccelError(
+                f"--sparsity {args.sparsity:g} contradicts --nm {n}:{m} (which means "
+                f"{1 - n / m:g}); leave --sparsity out"
+            )
+        return PruneSpec("nm", nm=(n, m))
+    if args.sparsity is None:
+        raise AccelError(f"--method {method} needs --sparsity S, a fraction in [0, 1)")
+    return PruneSpec(
+        method,
+        sparsity=check_sparsity("--sparsity", args.sparsity, allow_one=False),
+        scope=args.scope,
+        norm=args.norm or "l1",
+        block=_parse_block(args.block) if args.block is not None else (1, 16),
+    )
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from .prune.files import prune_file
+
+    spec = _prune_spec(args)
+    result = prune_file(args.input, args.output, spec, force=args.force)
+    total = f"total ({len(result.tensors)} tensors)"
+    width = max([len(total), *(len(t.name) for t in result.tensors)])
+    print(f"pruning {result.source} -> {result.target}: {spec.label}")
+    print(f"{'tensor':<{width}} {'shape':>16} {'dtype':>8} {'before':>7} {'after':>7}  check")
+    for t in result.tensors:
+        shape = "x".join(str(d) for d in (t.shape[::-1] if t.transposed else t.shape))
+        shape += " (T)" if t.transposed else ""
+        check = "ok" if t.ok else f"FAIL: {t.problem}"
+        print(
+            f"{t.name:<{width}} {shape:>16} {t.dtype:>8} {t.before:>7.3f} {t.after:>7.3f}  {check}"
+        )
+    check = "ok" if result.ok else f"FAIL: {result.problem or 'see above'}"
+    print(
+        f"{total:<{width}} {f'{result.weights:,} weights':>16} {'':>8} "
+        f"{result.before:>7.3f} {result.after:>7.3f}  {check}"
+    )
+    if any(t.transposed for t in result.tensors):
+        print("(T): stored as [K, N] (Gemm transB=0, MatMul); pruned along K as [N, K]")
+    for name, reason in result.skipped:
+        print(f"left as is: {name}: {reason}")
+    print(f"wrote {result.target}" + ("" if result.ok else " (the pattern check FAILED)"))
+    return 0 if result.ok else 1
+
+
 def cmd_networks(args: argparse.Namespace) -> int:
     from .workloads.zoo import NETWORKS, get_network
 
@@ -548,6 +731,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="testbench seed")
     p.add_argument("--waves", metavar="DIR", help="write waveforms (FST or VCD) into DIR")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "prune",
+        help="prune the weights of an .onnx or .npz file into a new file, and check it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_PRUNE_HELP,
+    )
+    p.add_argument("input", metavar="IN", help="model.onnx or weights.npz (never modified)")
+    p.add_argument("output", metavar="OUT", help="the pruned file (same suffix as IN)")
+    p.add_argument(
+        "--method",
+        required=True,
+        choices=("magnitude", "nm", "channel", "block", "gradual"),
+        help="what to remove (gradual: refused, see above)",
+    )
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        metavar="S",
+        help="fraction removed, in [0, 1): of weights, channels or tiles (not with nm)",
+    )
+    p.add_argument("--nm", metavar="N:M", help="--method nm: keep N of every M along K (2:4)")
+    p.add_argument(
+        "--scope",
+        choices=("layer", "global"),
+        default="layer",
+        help="magnitude: S of every tensor (layer, default) or one threshold over all (global)",
+    )
+    p.add_argument("--norm", choices=("l1", "l2"), help="--method channel: ranking (default l1)")
+    p.add_argument(
+        "--block", metavar="RxC", help="--method block: tile of the [O, K] view (default 1x16)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing OUT")
+    p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("networks", help="list the built-in networks")
     p.set_defaults(func=cmd_networks)

@@ -135,15 +135,16 @@ def im2col(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     expect = (geo.batch, geo.in_ch, geo.in_h, geo.in_w)
     if x.shape != expect:
         raise AccelError(f"conv input has shape {x.shape}, expected {expect}")
-    p = geo.pad
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    oh, ow, s, d = geo.out_h, geo.out_w, geo.stride, geo.dilation
-    # cols[b, c, i, j, y, x] = xp[b, c, y*s + i*d, x*s + j*d]
+    top, left, bottom, right = geo.pads
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    oh, ow = geo.out_h, geo.out_w
+    (s_h, s_w), (d_h, d_w) = geo.strides, geo.dilations
+    # cols[b, c, i, j, y, x] = xp[b, c, y*s_h + i*d_h, x*s_w + j*d_w]
     sb, sc, sh, sw = xp.strides
     cols = np.lib.stride_tricks.as_strided(
         xp,
         shape=(geo.batch, geo.in_ch, geo.kh, geo.kw, oh, ow),
-        strides=(sb, sc, sh * d, sw * d, sh * s, sw * s),
+        strides=(sb, sc, sh * d_h, sw * d_w, sh * s_h, sw * s_w),
         writeable=False,
     )
     cg = geo.in_ch // geo.groups

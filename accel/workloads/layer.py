@@ -15,12 +15,22 @@ __all__ = ["ConvGeometry", "Layer", "conv2d", "linear", "matmul"]
 
 
 def _out_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
-    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+    """Output length along one axis; ``pad`` is the sum of both sides' padding."""
+    return (size + pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """A 2-D convolution's shape (NCHW input, OIHW weights, symmetric padding)."""
+    """A 2-D convolution's shape (NCHW input, OIHW weights).
+
+    ``stride`` and ``dilation`` are one int or ``(h, w)``; ``pad`` is one int (every side)
+    or ``(top, left, bottom, right)``, the order of ONNX's ``pads``, so that imported
+    models with per-axis strides and asymmetric padding keep their exact geometry.
+    """
 
     in_ch: int
     out_ch: int
@@ -28,19 +38,37 @@ class ConvGeometry:
     in_w: int
     kh: int
     kw: int
-    stride: int = 1
-    pad: int = 0
-    dilation: int = 1
+    stride: int | tuple[int, int] = 1
+    pad: int | tuple[int, int, int, int] = 0
+    dilation: int | tuple[int, int] = 1
     groups: int = 1
     batch: int = 1
 
     @property
+    def strides(self) -> tuple[int, int]:
+        return _pair(self.stride)
+
+    @property
+    def dilations(self) -> tuple[int, int]:
+        return _pair(self.dilation)
+
+    @property
+    def pads(self) -> tuple[int, int, int, int]:
+        """``(top, left, bottom, right)``."""
+        if isinstance(self.pad, int):
+            return (self.pad,) * 4
+        top, left, bottom, right = (int(v) for v in self.pad)
+        return (top, left, bottom, right)
+
+    @property
     def out_h(self) -> int:
-        return _out_size(self.in_h, self.kh, self.stride, self.pad, self.dilation)
+        top, _, bottom, _ = self.pads
+        return _out_size(self.in_h, self.kh, self.strides[0], top + bottom, self.dilations[0])
 
     @property
     def out_w(self) -> int:
-        return _out_size(self.in_w, self.kw, self.stride, self.pad, self.dilation)
+        _, left, _, right = self.pads
+        return _out_size(self.in_w, self.kw, self.strides[1], left + right, self.dilations[1])
 
 
 @dataclass(frozen=True)
@@ -100,9 +128,9 @@ def conv2d(
     out_ch: int,
     in_hw: int | tuple[int, int],
     kernel: int | tuple[int, int],
-    stride: int = 1,
-    pad: int = 0,
-    dilation: int = 1,
+    stride: int | tuple[int, int] = 1,
+    pad: int | tuple[int, int, int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
     groups: int = 1,
     batch: int = 1,
 ) -> Layer:

@@ -1,0 +1,137 @@
+"""Real activations of an ONNX model: run it on onnxruntime and keep every layer's input.
+
+The input tensor of each Conv, Gemm and MatMul node becomes an extra graph output, so one
+run captures them all. A large model is run once per group of layers whose captured
+tensors fit a memory budget, and each group is handed out and dropped before the next.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AccelError
+from .onnx_import import OnnxLayer, OnnxModel
+
+__all__ = ["capture", "load_input"]
+
+CAPTURE_BUDGET_ELEMS = 1 << 25  # captured values held at once (128 MiB of float32)
+
+
+def load_input(path: str | Path) -> np.ndarray:
+    """The ``--input`` array: a numeric .npy file."""
+    path = str(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise AccelError("no such file", source=path) from None
+    except (OSError, ValueError, EOFError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AccelError(f"not a NumPy .npy array ({msg})", source=path) from None
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "fiub":
+        raise AccelError("must hold one numeric array (a .npy, not a .npz)", source=path)
+    if data.size == 0 or not np.all(np.isfinite(data)):
+        raise AccelError(f"must be non-empty and finite (shape {data.shape})", source=path)
+    return data
+
+
+def _groups(names: list[list[str]], sizes: dict[str, int], budget: int) -> list[list[int]]:
+    """Consecutive layers whose new captured tensors fit ``budget`` (at least one each)."""
+    out: list[list[int]] = []
+    held: set[str] = set()
+    used = 0
+    for i, wanted in enumerate(names):
+        extra = sum(sizes[n] for n in set(wanted) - held)
+        if out and used + extra > budget:
+            out.append([])
+            held, used = set(), 0
+            extra = sum(sizes[n] for n in set(wanted))
+        if not out:
+            out.append([])
+        out[-1].append(i)
+        held |= set(wanted)
+        used += extra
+    return out
+
+
+def capture(
+    model: OnnxModel, data: np.ndarray, budget: int = CAPTURE_BUDGET_ELEMS
+) -> Iterator[tuple[OnnxLayer, dict[str, np.ndarray]]]:
+    """Each layer with the float tensors it reads (by name), in graph order."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise AccelError("--input needs onnxruntime (pip install onnxruntime)") from None
+    import onnx
+
+    path = model.path
+    if len(model.inputs) != 1:
+        names = ", ".join(repr(n) for n in model.inputs)
+        raise AccelError(f"--input feeds one graph input, but the model has {names}", source=path)
+    (input_name,) = model.inputs
+    elem = next(
+        v.type.tensor_type.elem_type for v in model.model.graph.input if v.name == input_name
+    )
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+    feed = {input_name: np.ascontiguousarray(data, dtype=dtype)}
+    wanted = [[n for n in (it.act_input, it.weight_input) if n] for it in model.layers]
+    sizes = {}
+    for it in model.layers:
+        sizes[it.act_input] = math.prod(it.act_shape)
+        if it.weight_input:
+            sizes[it.weight_input] = math.prod(it.weight_shape or ())
+    inits = {t.name for t in model.model.graph.initializer}
+    existing = {v.name for v in model.model.graph.output}
+    extra = sorted({n for names in wanted for n in names} - existing - {input_name} - inits)
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model.model)
+    for name in extra:
+        m.graph.output.append(onnx.ValueInfoProto(name=name))
+    try:
+        typed = onnx.shape_inference.infer_shapes(m)
+        types = {v.name: v.type.tensor_type.elem_type for v in typed.graph.value_info}
+        for v in m.graph.output:
+            if v.name in extra:
+                v.type.tensor_type.elem_type = types.get(v.name, onnx.TensorProto.FLOAT)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = 2
+        session = ort.InferenceSession(
+            m.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as err:  # onnxruntime's errors are pybind classes without a common base
+        raise AccelError(
+            f"onnxruntime cannot load the model: {_first_line(err)}", source=path
+        ) from None
+    del m
+    for group in _groups(wanted, sizes, budget):
+        names = sorted({n for i in group for n in wanted[i]} - {input_name} - inits)
+        try:
+            values = dict(zip(names, session.run(names, feed), strict=True)) if names else {}
+        except Exception as err:
+            raise AccelError(
+                f"onnxruntime cannot run the model on --input: {_first_line(err)}", source=path
+            ) from None
+        values[input_name] = feed[input_name]
+        for i in group:
+            item = model.layers[i]
+            tensors = {}
+            for n in wanted[i]:
+                if n not in values:  # a constant operand of a MatMul of "two activations"
+                    raise AccelError(
+                        f"MatMul node {item.node!r}: constant operand {n!r} with batch dims "
+                        "cannot be captured",
+                        source=path,
+                    )
+                tensors[n] = values[n]
+            yield item, tensors
+        del values
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
