@@ -7,7 +7,7 @@ from typing import Any
 
 from .outputs import TOOL_MARK, check_writable
 
-__all__ = ["plot_report", "plot_curve"]
+__all__ = ["plot_report", "plot_curve", "plot_tradeoff"]
 
 _META = {"Software": TOOL_MARK}
 
@@ -111,6 +111,52 @@ def plot_curve(curve: dict[str, Any], out_dir: str | Path, force: bool = False) 
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(f"{curve['workload']}: act density {curve['act_density']:g}")
     ax.legend()
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_tradeoff(report: dict[str, Any], out_dir: str | Path, force: bool = False) -> Path:
+    """Test accuracy against simulated speedup and against energy saving, one labelled
+    point per pruning method (int8 filled, float hollow)."""
+    out = Path(out_dir)
+    path = check_writable(out / "tradeoff.png", force, "--plot")
+    out.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    rows = report["methods"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, key, label in (
+        (axes[0], "speedup", "speedup over dense baseline (same array, total cycles)"),
+        (axes[1], "energy_saving", "energy saving (dense baseline energy / energy)"),
+    ):
+        pts = [r for r in rows if r.get(key)]
+        xs = [r[key] for r in pts]
+        ax.scatter(xs, [100 * r["int8_accuracy"] for r in pts], color="tab:blue", label="int8")
+        ax.scatter(
+            xs,
+            [100 * r["float_accuracy"] for r in pts],
+            facecolors="none",
+            edgecolors="tab:orange",
+            label="float",
+        )
+        for x, r in zip(xs, pts, strict=True):
+            ax.annotate(
+                r["method"],
+                (x, 100 * r["int8_accuracy"]),
+                xytext=(4, -10),
+                textcoords="offset points",
+                fontsize=7,
+            )
+        ax.set_xlabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].legend(loc="lower left")
+    cfg = report.get("config", {}).get("array", {})
+    shape = f"{cfg.get('rows', '?')}x{cfg.get('cols', '?')} array" if cfg else "array"
+    fig.suptitle(
+        f"{report.get('workload', '')}: {report.get('simulated_images', '?')} test images "
+        f"on a {shape}, seed {report.get('seed', '?')}"
+    )
     _save(fig, path)
     plt.close(fig)
     return path
