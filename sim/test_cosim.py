@@ -24,7 +24,10 @@ CONFIGS = {
     "2x8-B16-D3-L2-weights": ArrayConfig(
         rows=2, cols=8, block=16, queue_depth=3, lanes=2, skip_acts=False
     ),
-    "4x2-B4-D1-L1-acts": ArrayConfig(rows=4, cols=2, block=4, queue_depth=1, skip_weights=False),
+    # 16-bit accumulators, so that the acc-wrap layer really wraps (32 bits would need K > 2**17)
+    "4x2-B4-D1-L1-acts-acc16": ArrayConfig(
+        rows=4, cols=2, block=4, queue_depth=1, skip_weights=False, acc_bits=16
+    ),
     "3x3-B8-D2-L4-dense": ArrayConfig(
         rows=3, cols=3, block=8, queue_depth=2, lanes=4, skip_weights=False, skip_acts=False
     ),
