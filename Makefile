@@ -35,7 +35,7 @@ icarus:
 
 # pytest exits 5 when it collects nothing; that must fail, so no `|| true` anywhere.
 test: $(STAMP) icarus
-	$(BIN)/ruff check accel tests sim bench
+	$(BIN)/ruff check accel tests sim bench models
 	$(BIN)/python -m pytest -n 2 -q
 
 # Generated Verilog lands in rtl/ (not committed: made by this command).

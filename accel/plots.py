@@ -154,8 +154,9 @@ def plot_tradeoff(report: dict[str, Any], out_dir: str | Path, force: bool = Fal
     cfg = report.get("config", {}).get("array", {})
     shape = f"{cfg.get('rows', '?')}x{cfg.get('cols', '?')} array" if cfg else "array"
     fig.suptitle(
-        f"{report.get('workload', '')}: {report.get('simulated_images', '?')} test images "
-        f"on a {shape}, seed {report.get('seed', '?')}"
+        f"{report.get('workload', '')}: accuracy on {report.get('split', {}).get('test', '?')} "
+        f"held-out images, {report.get('simulated_images', '?')} of them simulated on a "
+        f"{shape}, seed {report.get('seed', '?')}"
     )
     _save(fig, path)
     plt.close(fig)

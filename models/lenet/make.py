@@ -1,4 +1,4 @@
-"""Train the dense LeNet-5 on real MNIST and write ``lenet_dense.npz`` and ``accuracy.json``.
+"""Train the dense LeNet-5 on real MNIST; write the model (npz and ONNX), its accuracy, test images.
 
     .venv/bin/python models/lenet/make.py [--seed 0] [--out models/lenet]
 
@@ -20,12 +20,15 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 from accel import __version__  # noqa: E402
 from accel.config import ArrayConfig  # noqa: E402
 from accel.errors import AccelError  # noqa: E402
-from accel.train import data, dense, int8, lenet  # noqa: E402
+from accel.train import data, dense, export, int8, lenet  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+SAMPLE_IMAGES = 32  # held-out test images saved beside the model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make.py: error: {err}", file=sys.stderr)
         return 2
     path = dense.save_model(args.out / "lenet_dense.npz", params, recipe)
+    # The same model as ONNX, and real held-out images to run it on, for
+    # `accel prune` and `accel simulate --onnx ... --input`.
+    onnx_path = args.out / "lenet.onnx"
+    onnx_path.write_bytes(export.to_onnx(params).SerializeToString())
+    np.save(args.out / "test_images.npy", split.x_test[:SAMPLE_IMAGES].astype(np.float32))
     summary = {
         "tool": "accel",
         "version": __version__,
@@ -67,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB): float {float_acc:.1%}, "
         f"int8 {ev.accuracy:.1%} on {recipe.n_test} held-out images; trained in {seconds:.1f} s"
     )
+    print(f"wrote {onnx_path} and {args.out / 'test_images.npy'} ({SAMPLE_IMAGES} test images)")
     return 0
 
 
