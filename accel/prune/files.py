@@ -1,12 +1,17 @@
-"""Pruning a weights file (``.npz`` or ``.onnx``) into a new file, then checking it.
+"""Pruning a weights file (``.npz``, ``.onnx`` or ``.safetensors``) into a new file, then
+checking it.
 
 ``.npz``: every float or integer array with ``ndim >= 2`` is a weight (output channels
 on axis 0); the others (biases, scalars, bool arrays) are copied unchanged. ``.onnx``:
-the weights :mod:`accel.prune.onnx_weights` finds. The result is written to a temporary
-file beside ``target`` and renamed, never over ``source``; then it is read back and
-every claim is checked against what is on disk: only weights were zeroed (none changed),
-the pattern holds (N:M groups, whole channels, whole tiles, exact counts), and the
-stored tensors are the pruned ones.
+the weights :mod:`accel.prune.onnx_weights` finds. ``.safetensors`` (Hugging Face
+checkpoints, Linear weights ``[out, in]``): every 2-D float or integer tensor whose name
+ends in ``.weight`` and that is not an embedding, a norm or the pooler (see
+:func:`_safetensors_weights`); every other tensor and the metadata are copied unchanged.
+The result is written to a temporary file beside ``target`` and renamed, never over
+``source``; then it is read back and every claim is checked against what is on disk: only
+weights were zeroed (none changed), the pattern holds (N:M groups, whole channels, whole
+tiles, exact counts), the stored tensors are the pruned ones (and, for ``.safetensors``,
+every other tensor is stored unchanged).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from .patterns import check_nm, sparsity, zero_blocks, zero_channels
 
 __all__ = ["SUFFIXES", "FILE_METHODS", "PruneSpec", "TensorResult", "PruneResult", "prune_file"]
 
-SUFFIXES = (".npz", ".onnx")
+SUFFIXES = (".npz", ".onnx", ".safetensors")
 FILE_METHODS = ("magnitude", "nm", "channel", "block")
 
 
@@ -218,6 +223,54 @@ def _npz_weights(arrays: dict[str, np.ndarray]) -> tuple[list[str], list[tuple[s
     return names, skipped
 
 
+def _read_safetensors(path: Path, role: str = "IN") -> tuple[dict[str, np.ndarray], dict]:
+    """The tensors (in file order) and the metadata of a safetensors file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+    except Exception as err:  # SafetensorError (bad header), bfloat16, OSError
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AccelError(
+            f"not a readable safetensors file ({msg})", source=f"{role} {path}"
+        ) from None
+    return tensors, metadata
+
+
+def _same(a: np.ndarray, b: np.ndarray | None) -> bool:
+    return b is not None and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+def _write_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict) -> None:
+    from safetensors.numpy import save_file
+
+    contiguous = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    save_file(contiguous, str(path), metadata=metadata or None)
+
+
+_NOT_LINEAR = ("embeddings", "embedding", "embed_tokens", "wte", "wpe", "pooler")
+
+
+def _safetensors_weights(tensors: dict[str, np.ndarray]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The Linear weights: 2-D, float or integer, the name ends in ``.weight``, and no part
+    of the dotted name is an embedding (``embeddings``, ``wte`` ...), a norm (a part holding
+    ``norm``: LayerNorm, ln) or the ``pooler``."""
+    names, skipped = [], []
+    for key, a in tensors.items():
+        parts = key.lower().split(".")
+        if not key.endswith(".weight") or a.ndim != 2 or a.dtype.kind not in "fiu":
+            skipped.append((key, f"{a.dtype} of shape {list(a.shape)}: copied unchanged"))
+        elif any(p in _NOT_LINEAR for p in parts[:-1]):
+            skipped.append((key, "an embedding or the pooler: copied unchanged"))
+        elif any("norm" in p or p.startswith("ln") for p in parts[:-1]):
+            skipped.append((key, "a norm: copied unchanged"))
+        else:
+            names.append(key)
+    return names, skipped
+
+
 def _check_paths(source: Path, target: Path, force: bool) -> None:
     if not source.exists():
         raise AccelError("no such file", source=f"IN {source}")
@@ -225,7 +278,8 @@ def _check_paths(source: Path, target: Path, force: bool) -> None:
         raise AccelError("is not a file", source=f"IN {source}")
     if source.suffix.lower() not in SUFFIXES:
         raise AccelError(
-            f"not an .onnx or .npz file (suffix {source.suffix!r})", source=f"IN {source}"
+            f"not an .onnx, .npz or .safetensors file (suffix {source.suffix!r})",
+            source=f"IN {source}",
         )
     if target.suffix.lower() != source.suffix.lower():
         raise AccelError(
@@ -269,11 +323,17 @@ def prune_file(
     """Prune every weight of ``source`` as ``spec`` says into the new file ``target``."""
     source, target = Path(source), Path(target)
     _check_paths(source, target, force)
-    if source.suffix.lower() == ".npz":
+    suffix = source.suffix.lower()
+    transposed_names: set[str] = set()
+    copy_problem: str | None = None  # a tensor that should have been copied, and was not
+    if suffix == ".npz":
         arrays, compressed = _read_npz(source)
         names, skipped = _npz_weights(arrays)
         before = {name: arrays[name] for name in names}
-        transposed_names: set[str] = set()
+    elif suffix == ".safetensors":
+        arrays, metadata = _read_safetensors(source)
+        names, skipped = _safetensors_weights(arrays)
+        before = {name: arrays[name] for name in names}
     else:
         from . import onnx_weights
 
@@ -283,20 +343,26 @@ def prune_file(
         before = {w.name: onnx_weights.read_weight(model, w) for w in found}
         transposed_names = {w.name for w in found if w.transposed}
     if not before:
-        kind = (
-            "float or integer arrays with ndim >= 2"
-            if source.suffix.lower() == ".npz"
-            else "constant second inputs of Conv, Gemm or MatMul"
-        )
+        kind = {
+            ".npz": "float or integer arrays with ndim >= 2",
+            ".safetensors": "2-D '.weight' tensors of Linear layers",
+        }.get(suffix, "constant second inputs of Conv, Gemm or MatMul")
         raise AccelError(f"no prunable tensors ({kind})", source=f"IN {source}")
     _checked(before, source)
     masks = spec.masks(before)
     pruned = {name: apply_mask(w, masks[name]) for name, w in before.items()}
 
-    if source.suffix.lower() == ".npz":
+    if suffix == ".npz":
         _replace(target, lambda p: _write_npz(p, {**arrays, **pruned}, compressed))
         written, _ = _read_npz(target, "OUT")
         after = {name: written.get(name, np.empty(0)) for name in before}
+    elif suffix == ".safetensors":
+        _replace(target, lambda p: _write_safetensors(p, {**arrays, **pruned}, metadata))
+        written, _ = _read_safetensors(target, "OUT")
+        after = {name: written.get(name, np.empty(0)) for name in before}
+        changed = [k for k in arrays if k not in before and not _same(arrays[k], written.get(k))]
+        if changed:
+            copy_problem = f"tensor {changed[0]!r} was not copied unchanged"
     else:
         for name, w in pruned.items():
             onnx_weights.write_weight(model, by_name[name], w)
@@ -324,7 +390,7 @@ def prune_file(
     total = sum(w.size for w in before.values())
     zeros_before = sum(w.size - np.count_nonzero(w) for w in before.values())
     zeros_after = sum(a.size - np.count_nonzero(a) for a in after.values())
-    problem = None
+    problem = copy_problem
     if spec.method == "magnitude" and spec.scope == "global":
         expected = max(zeros_before, round(spec.sparsity * total))
         if zeros_after != expected:

@@ -100,3 +100,45 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     with pytest.raises(AccelError, match="'w' holds NaN"):
         prune_file(path, tmp_path / "o.npz", PruneSpec("magnitude", sparsity=0.5))
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_safetensors_round_trip_prunes_linear_weights_only(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    r = np.random.default_rng(2)
+    tensors = {
+        "embeddings.word_embeddings.weight": r.normal(size=(20, 8)).astype(np.float32),
+        "embeddings.LayerNorm.weight": np.ones(8, np.float32),
+        "encoder.layer.0.attention.self.query.weight": r.normal(size=(8, 8)).astype(np.float32),
+        "encoder.layer.0.attention.self.query.bias": r.normal(size=8).astype(np.float32),
+        "encoder.layer.0.intermediate.dense.weight": r.normal(size=(16, 8)).astype(np.float16),
+        "encoder.layer.0.output.LayerNorm.weight": np.ones(8, np.float32),
+        "pooler.dense.weight": r.normal(size=(8, 8)).astype(np.float32),
+        "embeddings.position_ids": np.arange(12, dtype=np.int64)[None],
+    }
+    src, out = tmp_path / "m.safetensors", tmp_path / "p.safetensors"
+    save_file(tensors, str(src), metadata={"format": "pt"})
+    result = prune_file(src, out, PruneSpec("magnitude", sparsity=0.75))
+    assert result.ok
+    assert sorted(t.name for t in result.tensors) == [
+        "encoder.layer.0.attention.self.query.weight",
+        "encoder.layer.0.intermediate.dense.weight",
+    ]
+    after = load_file(str(out))
+    assert sorted(after) == sorted(tensors)
+    for name, a in tensors.items():
+        if name in {t.name for t in result.tensors}:
+            assert after[name].dtype == a.dtype and np.count_nonzero(after[name]) == a.size // 4
+        else:
+            assert np.array_equal(after[name], a) and after[name].dtype == a.dtype, name
+    from safetensors import safe_open
+
+    with safe_open(str(out), framework="np") as f:
+        assert f.metadata() == {"format": "pt"}
+
+
+def test_not_a_safetensors_file_is_refused(tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"\x01\x02")
+    with pytest.raises(AccelError, match="not a readable safetensors file"):
+        prune_file(bad, tmp_path / "y.safetensors", PruneSpec("nm", nm=(2, 4)))
