@@ -149,11 +149,33 @@ def _add_workload_flags(p: argparse.ArgumentParser, curve: bool = False) -> None
 
 
 def _network_params(args: argparse.Namespace) -> dict[str, int]:
-    return {
-        k: v
-        for k, v in (("batch", args.batch), ("image", args.image), ("seq_len", args.seq_len))
-        if v is not None
-    }
+    """The shape flags given, each checked here so that an error names its flag."""
+    from .workloads.zoo import LIMITS
+
+    params = {}
+    for key in ("batch", "image", "seq_len"):
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if not 1 <= value <= LIMITS[key]:
+            raise AccelError(f"{_flag(key)} must be an integer in 1..{LIMITS[key]}, not {value}")
+        params[key] = value
+    return params
+
+
+def _network(args: argparse.Namespace):
+    """The built-in network ``--network`` names, with its shape flags."""
+    from .workloads.zoo import NETWORKS, get_network, network_key
+
+    params = _network_params(args)
+    try:
+        return get_network(args.network, **params)
+    except AccelError as err:
+        if network_key(args.network) not in NETWORKS:
+            raise AccelError(
+                f"--network {args.network}: unknown network (known: {', '.join(NETWORKS)})"
+            ) from None
+        raise AccelError(f"--network {args.network}: {err}") from None
 
 
 class _Progress:
@@ -420,11 +442,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .report import format_table, report_dict
     from .workloads.gemm_file import load_gemm
     from .workloads.layer import Layer
-    from .workloads.zoo import get_network
 
     config = _config(args)
     table = load_energy_table(args.energy)
     _check_outputs(args, ("speedup.png", "utilisation.png", "energy.png"))
+    _check_seed(args)
     if args.input is not None and not args.onnx:
         raise AccelError("--input applies only to --onnx MODEL.onnx")
     if args.text is not None and not args.safetensors:
@@ -456,7 +478,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         }
     else:
         weights, act = _densities(args)
-        layers = get_network(args.network, **_network_params(args))
+        layers = _network(args)
         progress = _Progress(f"simulating {args.network}", not args.quiet)
         result = simulate_network(config, layers, weights, act, args.seed, table, progress)
         workload = {
@@ -488,7 +510,6 @@ def cmd_curve(args: argparse.Namespace) -> int:
     from .perf.energy import load_energy_table
     from .perf.simulate import simulate_network
     from .workloads.sparsity import WeightSparsity, parse_pattern
-    from .workloads.zoo import get_network
 
     config = _config(args)
     table = load_energy_table(args.energy)
@@ -509,7 +530,7 @@ def cmd_curve(args: argparse.Namespace) -> int:
             raise AccelError(f"--densities: each must be in 0..1, not {dens!r}")
     act = _act_density(args)
     _check_seed(args)
-    layers = get_network(args.network, **_network_params(args))
+    layers = _network(args)
     points = []
     progress = _Progress(f"curve of {args.network}", not args.quiet, unit="densities")
     for i, dens in enumerate(densities):
@@ -562,6 +583,22 @@ def cmd_curve(args: argparse.Namespace) -> int:
     return 0
 
 
+# Verilog-2005 reserved words: a module may not be named after one.
+_VERILOG_KEYWORDS = frozenset(
+    """always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config
+    deassign default defparam design disable edge else end endcase endconfig endfunction
+    endgenerate endmodule endprimitive endspecify endtable endtask event for force forever
+    fork function generate genvar highz0 highz1 if ifnone incdir include initial inout input
+    instance integer join large liblist library localparam macromodule medium module nand
+    negedge nmos nor noshowcancelled not notif0 notif1 or output parameter pmos posedge
+    primitive pull0 pull1 pulldown pullup pulsestyle_onevent pulsestyle_ondetect rcmos real
+    realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled
+    signed small specify specparam strong0 strong1 supply0 supply1 table task time tran
+    tranif0 tranif1 tri tri0 tri1 triand trior trireg unsigned use uwire vectored wait wand
+    weak0 weak1 while wire wor xnor xor""".split()  # noqa: SIM905
+)
+
+
 def cmd_rtl(args: argparse.Namespace) -> int:
     from .outputs import TOOL_MARK, check_writable, write_text
 
@@ -572,7 +609,7 @@ def cmd_rtl(args: argparse.Namespace) -> int:
     sidecar = out.with_suffix(".json")
     check_writable(out, args.force, "-o")
     check_writable(sidecar, args.force, "-o (sidecar)")
-    if not args.top.isidentifier():
+    if not args.top.isidentifier() or args.top in _VERILOG_KEYWORDS:
         raise AccelError(f"--top must be a Verilog identifier, not {args.top!r}")
     if not 1 <= args.max_blocks <= 1 << 16:
         raise AccelError(f"--max-blocks must be in 1..65536, not {args.max_blocks}")
@@ -619,6 +656,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from .cosim.runner import Case, build, check_simulator, run_cases
     from .encode import blocks
+    from .golden import as_operand
     from .workloads.gemm_file import load_gemm
 
     config = _config(args)
@@ -627,8 +665,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     W, X = load_gemm(args.gemm, cfg)
     with np.load(args.gemm) as data:
         bias = data["bias"] if "bias" in data.files else None
-    if bias is not None and bias.shape != (W.shape[0],):
-        raise AccelError(f"{args.gemm}: bias must have shape ({W.shape[0]},), not {bias.shape}")
+    if bias is not None:
+        if bias.shape != (W.shape[0],):
+            raise AccelError(
+                f"bias must have shape ({W.shape[0]},), not {bias.shape}", source=args.gemm
+            )
+        try:  # integers that fit the accumulator, as the output stage adds them
+            bias = as_operand("bias", bias, cfg.acc_bits)
+        except AccelError as err:
+            raise AccelError(str(err), source=args.gemm) from None
     if args.shift is not None and not 0 <= args.shift < cfg.acc_bits:
         raise AccelError(f"--shift must be in 0..{cfg.acc_bits - 1}, not {args.shift}")
     waves = None
@@ -636,6 +681,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         waves = Path(args.waves)
         if waves.exists() and not waves.is_dir():
             raise AccelError(f"--waves {waves}: exists and is not a directory")
+        old = sorted(p.name for ext in ("*.fst", "*.vcd") for p in waves.glob(ext))
+        if old and not args.force:
+            raise AccelError(
+                f"--waves {waves}: already holds {', '.join(old)}; choose another directory "
+                "or pass --force to replace them"
+            )
         _make_dir(waves, "--waves", args.waves)
     max_blocks = 1 << max(blocks(W.shape[1], cfg.block) - 1, 0).bit_length()
     print(
@@ -663,7 +714,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"got {mm['got']}"
         )
     mark = "ok" if verdict["cycles_ok"] else "MISMATCH"
-    print(f"cycles: RTL {verdict['rtl_cycles']:,}, simulator {verdict['sim_cycles']:,} ({mark})")
+    print(
+        f"cycles: RTL {verdict['rtl_cycles']:,}, simulator {verdict['sim_cycles']:,} ({mark}; "
+        "core cycles: the RTL has no memory system and ignores [system] bandwidths)"
+    )
     print(f"{'counter':<18} {'RTL':>14} {'simulator':>14}")
     for name, sim_value in verdict["sim_counters"].items():
         rtl_value = verdict["rtl_counters"][name]
@@ -926,6 +980,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shift", type=int, metavar="S", help="requantise: shift right by S")
     p.add_argument("--seed", type=int, default=0, help="testbench seed")
     p.add_argument("--waves", metavar="DIR", help="write waveforms (FST or VCD) into DIR")
+    p.add_argument("--force", action="store_true", help="replace wave files already in DIR")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(

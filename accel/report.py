@@ -69,11 +69,16 @@ def format_table(report: dict[str, Any]) -> str:
     cfg = report["config"]
     clock = cfg["system"]["clock_mhz"]
     e_sparse, e_dense = t["energy_pj"]["total"], t["dense_energy_pj"]["total"]
-    e_ratio = f"{e_dense / e_sparse:.2f}x" if e_sparse else "n/a"
+    if not e_sparse:
+        e_ratio = "n/a"
+    elif e_sparse <= e_dense:
+        e_ratio = f"{e_dense / e_sparse:.2f}x less than dense"
+    else:  # skipping saves nothing and its bookkeeping costs a little
+        e_ratio = f"{e_sparse / e_dense:.2f}x more than dense"
     lines.append(
         f"compute cycles {t['compute_cycles']:,} (dense {t['dense_compute_cycles']:,}, "
         f"{t['compute_speedup']:.2f}x); total {t['total_cycles']:,} cycles = "
         f"{t['total_cycles'] / clock / 1e3:.3f} ms at {clock:g} MHz; "
-        f"energy {t['energy_pj']['total'] / 1e6:,.1f} uJ ({e_ratio} less than dense)"
+        f"energy {t['energy_pj']['total'] / 1e6:,.1f} uJ ({e_ratio})"
     )
     return "\n".join(lines)

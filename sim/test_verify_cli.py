@@ -51,6 +51,37 @@ def test_waves_on_request(gemm, tmp_path, capsys):
     assert [p.suffix for p in waves.iterdir()] == [".fst"]
 
 
+def test_waves_never_replace_a_users_file_without_force(gemm, tmp_path, capsys):
+    waves = tmp_path / "waves"
+    waves.mkdir()
+    mine = waves / "accel_top.fst"
+    mine.write_text("my precious\n")
+    argv = ["verify", "--gemm", str(gemm), "--sim", "icarus", *SMALL, "--waves", str(waves)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "accel_top.fst" in err and "--force" in err and err.count("\n") == 1
+    assert mine.read_text() == "my precious\n"
+    assert main([*argv, "--force"]) == 0
+    assert mine.read_bytes() != b"my precious\n"
+
+
+@pytest.mark.parametrize(
+    ("bias", "needle"),
+    [
+        (np.array(["a", "b", "c"]), "bias must hold integers"),
+        (np.array([0.5, 1.0, 2.0]), "bias must hold integers, not fractions"),
+        (np.array([np.nan, 1.0, 2.0]), "bias must hold integers"),
+        (np.array([2**40, 0, 0]), "outside the signed 32-bit range"),
+    ],
+)
+def test_bias_is_checked_like_an_operand(tmp_path, capsys, bias, needle):
+    path = tmp_path / "b.npz"
+    np.savez(path, W=np.ones((3, 9), int), X=np.ones((9, 5), int), bias=bias)
+    assert main(["verify", "--gemm", str(path), "--sim", "icarus", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(path) in err and err.count("\n") == 1
+
+
 def test_missing_simulator_says_how_to_install(gemm, capsys, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)

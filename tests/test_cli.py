@@ -4,6 +4,7 @@ wrong; every success prints what it says and writes only what it may."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -109,6 +110,12 @@ def files(tmp_path: Path) -> dict[str, Path]:
         table.replace("dram_pj_per_bit = { value = 30.47", "dram_pj_per_bit = { value = -30.47"),
         encoding="utf-8",
     )
+    f["energy_gated"] = tmp_path / "e_gated.toml"
+    f["energy_gated"].write_text(
+        re.sub(r"gated_pj = \{ value = [0-9.]+", "gated_pj = { value = 5.0", table),
+        encoding="utf-8",
+    )
+    assert f["energy_gated"].read_text(encoding="utf-8") != table
     f["dir"] = tmp_path
     f["W"], f["X"] = W, X  # type: ignore[assignment]
     return f
@@ -133,7 +140,27 @@ ERRORS = [
     _case("rows-abc", lambda f: [*MOBILENET_SMALL, "--rows", "abc"], "--rows", "'abc'"),
     _case("block-65", lambda f: [*MOBILENET_SMALL, "--block", "65"], "block", "65"),
     _case("clock-negative", lambda f: [*MOBILENET_SMALL, "--clock-mhz", "-5"], "clock_mhz", "-5"),
-    _case("unknown-network", lambda f: ["--network", "lenet"], "network", "'lenet'"),
+    _case(
+        "unknown-network", lambda f: ["--network", "lenet"], "--network lenet", "unknown network"
+    ),
+    # beyond these limits one layer's patterns alone need tens of GiB
+    _case(
+        "image-huge", lambda f: ["--network", "resnet50", "--image", "100000"], "--image", "1024"
+    ),
+    _case("batch-0", lambda f: ["--network", "resnet50", "--batch", "0"], "--batch", "0"),
+    _case(
+        "seq-len-huge",
+        lambda f: ["--network", "bert_base", "--seq-len", "100000"],
+        "--seq-len",
+        "100000",
+    ),
+    _case("seed-negative-gemm", lambda f: ["--gemm", str(f["gemm"]), "--seed", "-1"], "--seed"),
+    _case(
+        "energy-gated-dearer",
+        lambda f: [*MOBILENET_SMALL, "--energy", str(f["energy_gated"])],
+        "e_gated.toml",
+        "gated_pj",
+    ),
     _case("pattern-3:2", lambda f: [*MOBILENET_SMALL, "--pattern", "3:2"], "--pattern", "'3:2'"),
     _case("pattern-word", lambda f: [*MOBILENET_SMALL, "--pattern", "blocky"], "'blocky'"),
     _case(
@@ -237,6 +264,7 @@ def test_simulate_errors_are_one_line_exit_2(files, capsys, make_argv, needles):
         (["config", "--lanes", "32"], ["lanes", "32"]),
         (["config", "--skip-acts", "1"], ["1"]),
         (["bogus"], ["bogus"]),
+        (["rtl", "-o", "x.v", "--top", "module"], ["--top", "'module'"]),
         ([], ["command"]),
     ],
     ids=[
@@ -247,6 +275,7 @@ def test_simulate_errors_are_one_line_exit_2(files, capsys, make_argv, needles):
         "config-lanes",
         "config-bool",
         "bogus-command",
+        "rtl-top-keyword",
         "no-command",
     ],
 )
@@ -562,3 +591,19 @@ def test_large_nm_pattern_runs(capsys):
     )
     assert code == 0
     assert json.loads(out)["workload"]["pattern"] == "32:64"
+
+
+def test_energy_line_says_more_when_skipping_saves_nothing(tmp_path, capsys):
+    """All-dense operands: nothing to skip, so the sparse design's bookkeeping costs a
+    little more than the dense baseline, and the summary must not call that a saving."""
+    path = tmp_path / "dense.npz"
+    np.savez(path, W=np.full((16, 64), 3), X=np.full((64, 16), 2))
+    code, out, _ = run(["simulate", "--gemm", str(path)], capsys)
+    assert code == 0
+    summary = out.strip().splitlines()[-1]
+    report = tmp_path / "r.json"
+    run(["simulate", "--gemm", str(path), "--quiet", "--json", str(report)], capsys)
+    t = json.loads(report.read_text())["totals"]
+    sparse, dense = t["energy_pj"]["total"], t["dense_energy_pj"]["total"]
+    assert ("more than dense" in summary) == (sparse > dense)
+    assert ("less than dense" in summary) == (sparse <= dense)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -86,7 +87,6 @@ def build(
 ) -> Build:
     """Generate the Verilog and compile it; the folder is keyed by everything that matters,
     so a second call with the same arguments reuses the compiled model."""
-    from cocotb_tools.runner import get_runner
 
     from ..hw.verilog import generate
 
@@ -95,6 +95,24 @@ def build(
     key = hashlib.sha256(f"{simulator}{waves}".encode() + text.encode()).hexdigest()[:12]
     directory = Path(root).resolve() / f"{simulator}-{key}"
     directory.mkdir(parents=True, exist_ok=True)
+    with _locked(directory / "build.lock"):  # pytest -n 2 workers may want the same model
+        _build_locked(simulator, text, directory, waves)
+    return Build(config, simulator, directory, max_blocks)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build_locked(simulator: str, text: str, directory: Path, waves: bool) -> None:
+    from cocotb_tools.runner import get_runner
+
     source = directory / f"{TOP}.v"
     if not source.exists() or source.read_text() != text:
         source.write_text(text)
@@ -113,7 +131,6 @@ def build(
             log_file=directory / "build.log",
         )
         stamp.write_text("ok\n")
-    return Build(config, simulator, directory, max_blocks)
 
 
 def run_cases(
@@ -173,6 +190,7 @@ def run_cases(
     verdicts = json.loads(results.read_text(encoding="utf-8"))
     if len(verdicts) != len(cases):
         raise RuntimeError(f"only {len(verdicts)} of {len(cases)} layers ran on {built.simulator}")
-    for path in (Path(str(stem) + ".npz"), Path(str(stem) + ".json"), results):
-        path.unlink(missing_ok=True)
+    log, xml = built.directory / f"test-{run_id}.log", built.directory / f"results-{run_id}.xml"
+    for path in (Path(str(stem) + ".npz"), Path(str(stem) + ".json"), results, log, xml):
+        path.unlink(missing_ok=True)  # a run that produced no verdicts keeps its log
     return verdicts

@@ -99,7 +99,16 @@ def _parse(data: dict[str, Any], source: str) -> EnergyTable:
             if b is not None:
                 bits[key] = b
     name = str(meta.get("name", Path(source).stem))
-    return EnergyTable(name=name, values=values, bits=bits, sources=sources, path=source)
+    table = EnergyTable(name=name, values=values, bits=bits, sources=sources, path=source)
+    ref = ArrayConfig()  # 8-bit operands, 32-bit accumulators
+    if table.gated_pj(ref) >= table.mac_pj(ref):
+        raise AccelError(
+            f"[compute] gated_pj = {values['gated_pj']:g} must be below an effectual MAC "
+            f"(multiply + add = {table.mac_pj(ref):g} pJ at 8-bit operands): a gated MAC "
+            "does not toggle its multiplier",
+            source=source,
+        )
+    return table
 
 
 def load_energy_table(path: str | Path | None = None) -> EnergyTable:

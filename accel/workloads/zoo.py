@@ -15,17 +15,33 @@ from collections.abc import Callable
 from ..errors import AccelError
 from .layer import Layer, conv2d, linear, matmul
 
-__all__ = ["NETWORKS", "bert_base", "get_network", "mobilenet_v2", "resnet50", "vgg16"]
+__all__ = [
+    "LIMITS",
+    "NETWORKS",
+    "bert_base",
+    "get_network",
+    "mobilenet_v2",
+    "network_key",
+    "resnet50",
+    "vgg16",
+]
+
+
+# Largest shape parameters: beyond them one layer's patterns alone need gigabytes
+# (VGG-16 at image 5000 reached 15 GB before failing; BERT at 100,000 tokens 224 GiB).
+LIMITS = {"batch": 64, "image": 1024, "seq_len": 4096}
 
 
 def _check_positive(name: str, value: object) -> int:
-    """Reject anything but a positive ``int`` (``bool`` too, though Python calls it one).
+    """Reject anything but an ``int`` in ``1..LIMITS[name]`` (``bool`` too, though Python
+    calls it one).
 
     Done up front so that a bad parameter is reported by its own name rather than as a
-    confusing failure of some layer deep inside the network.
+    confusing failure (or an exhausted memory) deep inside the network.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise AccelError(f"{name} must be a positive integer, not {value!r}")
+    hi = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
+        raise AccelError(f"{name} must be an integer in 1..{hi}, not {value!r}")
     return value
 
 
@@ -261,7 +277,7 @@ NETWORKS: dict[str, Callable[..., list[Layer]]] = {
 }
 
 
-def _normalize(name: str) -> str:
+def network_key(name: str) -> str:
     """Lookup key: case and '-' versus '_' are spelling, not meaning (``MobileNet-V2``)."""
     return name.strip().lower().replace("-", "_")
 
@@ -274,7 +290,7 @@ def get_network(name: str, **params: object) -> list[Layer]:
     """
     if not isinstance(name, str):
         raise AccelError(f"network name must be a string, not {name!r}")
-    builder = NETWORKS.get(_normalize(name))
+    builder = NETWORKS.get(network_key(name))
     if builder is None:
         raise AccelError(f"unknown network {name!r} (known: {', '.join(sorted(NETWORKS))})")
     accepted = list(inspect.signature(builder).parameters)
