@@ -138,7 +138,8 @@ def program(
     bp[:, :Mg] = b
 
     wl = weight_beat(cfg)
-    mask_at = wl["record"].offset + wl["record"].shape["mask"].offset
+    # the dense-weight record has no mask field (every value is stored in place)
+    mask_at = wl["record"].offset + wl["record"].shape["mask"].offset if cfg.skip_weights else None
     values_at = wl["record"].offset + wl["record"].shape["values"].offset
     bias_at = wl["bias"].offset
     acc_mask = (1 << cfg.acc_bits) - 1
@@ -156,9 +157,9 @@ def program(
                     keep = vals != 0 if cfg.skip_weights else np.ones(B, bool)
                     packed = np.zeros(B, np.int64)
                     packed[: keep.sum()] = vals[keep]
-                    mask = _pack(keep.astype(np.int64), 1)
+                    mask = 0 if mask_at is None else _pack(keep.astype(np.int64), 1) << mask_at
                     weight_beats.append(
-                        (mask << mask_at)
+                        mask
                         | (_pack(packed, cfg.w_bits) << values_at)
                         | ((int(bp[g, m]) & acc_mask) << bias_at)
                     )

@@ -46,11 +46,9 @@ class WindowIssuer(wiring.Component):
             self.o.payload.rows.eq(self.i.payload.rows),
             self.issued.eq(self.o.valid & self.o.ready),
         ]
-        for j in range(cfg.block):
+        for j in range(cfg.block if cfg.skip_acts else 0):  # dense: no mask at all
             row = self.i.payload.rows[j]
-            active = 1
-            if cfg.skip_acts:
-                active = sum((row[c] != 0) for c in range(cfg.cols)) != 0
+            active = sum((row[c] != 0) for c in range(cfg.cols)) != 0
             m.d.comb += self.o.payload.active[j].eq(active)
         with m.If(~self.run):
             m.d.sync += count.eq(0)

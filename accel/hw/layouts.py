@@ -15,13 +15,16 @@ __all__ = ["weight_record", "weight_beat", "window_beat", "queue_entry", "output
 
 
 def weight_record(cfg: ArrayConfig) -> data.StructLayout:
-    """What a row memory holds per block: the mask and the packed nonzeros (low first)."""
-    return data.StructLayout(
-        {
-            "mask": unsigned(cfg.block),
-            "values": data.ArrayLayout(signed(cfg.w_bits), cfg.block),
-        }
-    )
+    """What a row memory holds per block: the mask and the packed nonzeros (low first).
+
+    Without weight skipping every value is stored in place and the mask would be all
+    ones, so it is neither streamed nor stored: the dense baseline's memories are
+    ``block`` bits per record narrower.
+    """
+    fields = {"values": data.ArrayLayout(signed(cfg.w_bits), cfg.block)}
+    if cfg.skip_weights:
+        fields = {"mask": unsigned(cfg.block), **fields}
+    return data.StructLayout(fields)
 
 
 def weight_beat(cfg: ArrayConfig) -> data.StructLayout:
@@ -40,10 +43,12 @@ def window_beat(cfg: ArrayConfig) -> data.StructLayout:
 
 
 def queue_entry(cfg: ArrayConfig) -> data.StructLayout:
-    """A window as the queue holds it: the rows plus their activity mask."""
-    return data.StructLayout(
-        {"rows": window_beat(cfg)["rows"].shape, "active": unsigned(cfg.block)}
-    )
+    """A window as the queue holds it: the rows plus their activity mask (only when
+    activation skipping is on; otherwise every row is active and nothing is stored)."""
+    fields = {"rows": window_beat(cfg)["rows"].shape}
+    if cfg.skip_acts:
+        fields["active"] = unsigned(cfg.block)
+    return data.StructLayout(fields)
 
 
 def output_beat(cfg: ArrayConfig) -> data.StructLayout:

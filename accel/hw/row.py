@@ -82,9 +82,10 @@ class PERow(wiring.Component):
         first = Signal()  # the first work cycle of a window: the weight record just arrived
         todo = Signal(B)
         mask = read.data.mask if cfg.skip_weights else (1 << B) - 1
+        active = self.window.active if cfg.skip_acts else (1 << B) - 1
 
         m.submodules.selector = sel = Selector(block=B, lanes=L)
-        m.d.comb += [sel.todo.eq(Mux(first, mask & self.window.active, todo)), sel.mask.eq(mask)]
+        m.d.comb += [sel.todo.eq(Mux(first, mask & active, todo)), sel.mask.eq(mask)]
         last = working & (sel.rest == 0)
         m.d.comb += [
             self.take.eq((~working | last) & self.available & (taken < self.blocks) & self.run),

@@ -61,7 +61,9 @@ def expected_beats(cfg, W, X, bias):
                     ]
                     keep = [j for j in range(B) if vals[j] or not cfg.skip_weights]
                     packed = [vals[j] for j in keep] + [0] * (B - len(keep))
-                    record = {"mask": sum(1 << j for j in keep), "values": packed}
+                    record = {"values": packed}
+                    if cfg.skip_weights:  # the dense-weight record stores no mask
+                        record["mask"] = sum(1 << j for j in keep)
                     row_bias = int(bias[g, m]) if m < Mg else 0
                     beat = wl.const({"record": record, "bias": row_bias})
                     weights.append(beat.as_value().value)
