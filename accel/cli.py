@@ -748,9 +748,13 @@ Which tensors are weights (output channels on axis 0; patterns along K of the
 
 Methods: magnitude (smallest |w|; --scope global for one threshold), nm
 (--nm N:M, default 2:4), channel (whole output channels, --norm), block
-(whole --block tiles, ranked by mean |w|). gradual is refused: without
-training between its steps it equals one-shot magnitude pruning; use
-accel.prune.GradualPruner in a training loop instead.
+(whole --block tiles, ranked by mean |w|), gradual (the cubic schedule of
+Zhu and Gupta from 0 to --sparsity over --steps steps, by magnitude, each
+step pruning the previous one so that masks are nested: OUT.step1 ..
+OUT.step{N-1} beside OUT, OUT the final one). Without training between the
+steps the final file equals one-shot magnitude pruning: the ladder is for
+sweeping a model's sparsity, or for fine-tuning each step elsewhere (in a
+training loop, accel.prune.GradualPruner holds the masks between steps).
 
 OUT is never IN, and an existing OUT is replaced only with --force.
 Exit 0 when every check passes, 1 if one fails, 2 for bad input.
@@ -782,19 +786,17 @@ def _prune_spec(args: argparse.Namespace):
     from .prune.files import PruneSpec
 
     method = args.method
-    if method == "gradual":
-        raise AccelError(
-            "--method gradual: gradual pruning needs training between its steps (on a file it "
-            "would equal --method magnitude at the final sparsity); use "
-            "accel.prune.GradualPruner in your training loop"
-        )
     for flag, value, owner in (("--nm", args.nm, "nm"), ("--block", args.block, "block")):
         if value is not None and method != owner:
             raise AccelError(f"{flag} {value} applies to --method {owner}, not --method {method}")
     if args.norm is not None and method != "channel":
         raise AccelError(f"--norm {args.norm} applies to --method channel, not --method {method}")
-    if args.scope == "global" and method != "magnitude":
-        raise AccelError(f"--scope global applies to --method magnitude, not --method {method}")
+    if args.scope == "global" and method not in ("magnitude", "gradual"):
+        raise AccelError(
+            f"--scope global applies to --method magnitude or gradual, not --method {method}"
+        )
+    if args.steps is not None and method != "gradual":
+        raise AccelError(f"--steps {args.steps} applies to --method gradual, not --method {method}")
     if method == "nm":
         n, m = _parse_nm(args.nm if args.nm is not None else "2:4")
         if args.sparsity is not None and abs(args.sparsity - (1 - n / m)) > 1e-9:
@@ -805,6 +807,9 @@ def _prune_spec(args: argparse.Namespace):
         return PruneSpec("nm", nm=(n, m))
     if args.sparsity is None:
         raise AccelError(f"--method {method} needs --sparsity S, a fraction in [0, 1)")
+    if method == "gradual":  # a ladder of magnitude steps: no single spec
+        check_sparsity("--sparsity", args.sparsity, allow_one=False)
+        return None
     return PruneSpec(
         method,
         sparsity=check_sparsity("--sparsity", args.sparsity, allow_one=False),
@@ -815,10 +820,30 @@ def _prune_spec(args: argparse.Namespace):
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from .prune.files import prune_file
+    from .prune.files import prune_file, prune_file_gradual
 
-    spec = _prune_spec(args)
-    result = prune_file(args.input, args.output, spec, force=args.force)
+    if args.method == "gradual":
+        _prune_spec(args)  # the flag checks
+        steps = 4 if args.steps is None else args.steps
+        if steps < 1:
+            raise AccelError(f"--steps must be a positive integer, not {steps}")
+        ladder = prune_file_gradual(
+            args.input, args.output, args.sparsity, steps=steps, scope=args.scope, force=args.force
+        )
+        print(f"cubic schedule 0 -> {args.sparsity:g} over {steps} steps, masks nested:")
+        for k, (s, result) in enumerate(ladder, start=1):
+            mark = "ok" if result.ok else "FAILED"
+            print(f"  step {k}: sparsity {s:.4f} -> {result.target} ({result.after:.3f}, {mark})")
+        code = 0
+        for _, result in ladder[:-1]:
+            code |= 0 if result.ok else 1
+        return _print_prune(ladder[-1][1]) | code
+    return _print_prune(prune_file(args.input, args.output, _prune_spec(args), force=args.force))
+
+
+def _print_prune(result) -> int:
+    """The per-tensor table of one pruned file; 0 when every check passed, else 1."""
+    spec = result.spec
     total = f"total ({len(result.tensors)} tensors)"
     width = max([len(total), *(len(t.name) for t in result.tensors)])
     print(f"pruning {result.source} -> {result.target}: {spec.label}")
@@ -1000,7 +1025,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         required=True,
         choices=("magnitude", "nm", "channel", "block", "gradual"),
-        help="what to remove (gradual: refused, see above)",
+        help="what to remove (gradual: a ladder of files, see above)",
     )
     p.add_argument(
         "--sparsity",
@@ -1016,6 +1041,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="magnitude: S of every tensor (layer, default) or one threshold over all (global)",
     )
     p.add_argument("--norm", choices=("l1", "l2"), help="--method channel: ranking (default l1)")
+    p.add_argument(
+        "--steps", type=int, metavar="N", help="--method gradual: pruning steps (default 4)"
+    )
     p.add_argument(
         "--block", metavar="RxC", help="--method block: tile of the [O, K] view (default 1x16)"
     )

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..errors import AccelError
 from ..outputs import check_writable
-from .arguments import as_weights, check_nm_args, check_sparsity, gemm_view
+from .arguments import as_weights, check_count, check_nm_args, check_sparsity, gemm_view
+from .gradual import cubic_sparsity
 from .masks import (
     NORMS,
     _tiles,
@@ -43,7 +44,16 @@ from .masks import (
 )
 from .patterns import check_nm, sparsity, zero_blocks, zero_channels
 
-__all__ = ["SUFFIXES", "FILE_METHODS", "PruneSpec", "TensorResult", "PruneResult", "prune_file"]
+__all__ = [
+    "SUFFIXES",
+    "FILE_METHODS",
+    "PruneSpec",
+    "TensorResult",
+    "PruneResult",
+    "prune_file",
+    "gradual_targets",
+    "prune_file_gradual",
+]
 
 SUFFIXES = (".npz", ".onnx", ".safetensors")
 FILE_METHODS = ("magnitude", "nm", "channel", "block")
@@ -406,3 +416,42 @@ def prune_file(
         after=zeros_after / total if total else 0.0,
         problem=problem,
     )
+
+
+def gradual_targets(target: str | Path, steps: int) -> list[Path]:
+    """Where :func:`prune_file_gradual` writes: ``OUT.step1 .. OUT.step{n-1}`` beside
+    ``OUT`` (same suffix), then ``OUT`` itself for the final sparsity."""
+    target = Path(target)
+    steps = check_count("steps", steps, 1)
+    ladder = [target.with_name(f"{target.stem}.step{k}{target.suffix}") for k in range(1, steps)]
+    return [*ladder, target]
+
+
+def prune_file_gradual(
+    source: str | Path,
+    target: str | Path,
+    final: float,
+    *,
+    steps: int,
+    scope: str = "layer",
+    force: bool = False,
+) -> list[tuple[float, PruneResult]]:
+    """The cubic schedule of Zhu and Gupta as a ladder of files, one per pruning step.
+
+    Step k prunes step k-1's file by magnitude to ``cubic_sparsity(k)`` (from 0 to
+    ``final`` over ``steps`` steps), so each mask contains the next: a weight removed
+    once stays removed, as during gradual pruning in training. Without training between
+    the steps the last file equals one-shot magnitude pruning at ``final``; the ladder is
+    for sweeping a real model's sparsity, and for fine-tuning each step elsewhere.
+    """
+    final = check_sparsity("sparsity", final, allow_one=False)
+    targets = gradual_targets(target, steps)
+    for path in targets:  # all outputs are checked before the first is written
+        _check_paths(Path(source), path, force)
+    results, previous = [], Path(source)
+    for k, path in enumerate(targets, start=1):
+        s = cubic_sparsity(k, initial=0.0, final=final, start=0, steps=steps, interval=1)
+        spec = PruneSpec("magnitude", sparsity=s, scope=scope)
+        results.append((s, prune_file(previous, path, spec, force=True)))
+        previous = path
+    return results

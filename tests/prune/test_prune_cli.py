@@ -147,7 +147,13 @@ BAD = [
         lambda d, f: ["--method", "nm", "--sparsity", "0.3", f],
         ["--sparsity 0.3", "2:4"],
     ),
-    ("gradual", lambda d, f: ["--method", "gradual", "--sparsity", "0.5", f], ["GradualPruner"]),
+    ("gradual-no-sparsity", lambda d, f: ["--method", "gradual", f], ["--sparsity"]),
+    ("steps-not-gradual", lambda d, f: ["--method", "nm", "--steps", "3", f], ["--steps 3"]),
+    (
+        "gradual-steps-0",
+        lambda d, f: ["--method", "gradual", "--sparsity", "0.5", "--steps", "0", f],
+        ["--steps", "0"],
+    ),
     (
         "global-channel",
         lambda d, f: ["--method", "channel", "--sparsity", "0.5", "--scope", "global", f],
@@ -200,3 +206,31 @@ def test_help_documents_the_rules(capsys):
     assert code == 0
     for needle in ("ndim >= 2", "copied unchanged", "transB=0", "GradualPruner", "--force"):
         assert needle in text
+
+
+def test_gradual_writes_a_nested_ladder_along_the_cubic_schedule(npz_file, tmp_path, capsys):
+    from accel.prune import cubic_sparsity
+
+    out = tmp_path / "g.npz"
+    argv = ["prune", "--method", "gradual", "--sparsity", "0.8", "--steps", "3"]
+    code, text, _ = run([*argv, str(npz_file), str(out)], capsys)
+    assert code == 0, text
+    files = [tmp_path / "g.step1.npz", tmp_path / "g.step2.npz", out]
+    assert all(f.exists() for f in files)
+    original = np.load(npz_file)
+    weights = ["conv", "fc"]  # the fixture's bool array is not a weight
+    previous = {k: original[k] != 0 for k in weights}
+    for k, path in enumerate(files, start=1):
+        target = cubic_sparsity(k, initial=0.0, final=0.8, start=0, steps=3, interval=1)
+        with np.load(path) as data:
+            for name in weights:
+                kept = data[name] != 0
+                assert not np.any(kept & ~previous[name]), (path, name)  # masks nested
+                assert 1 - kept.mean() == pytest.approx(target, abs=1.0 / kept.size), (k, name)
+                previous[name] = kept
+    assert f"step 3: sparsity {0.8:.4f}" in text
+    # a second run refuses to replace the ladder without --force, and writes nothing
+    before = {f: digest(f) for f in files}
+    code, _, err = run([*argv, str(npz_file), str(out)], capsys)
+    assert code == 2 and "--force" in err
+    assert {f: digest(f) for f in files} == before
