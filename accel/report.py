@@ -19,7 +19,14 @@ def report_dict(
     workload: dict[str, Any],
     table: EnergyTable,
 ) -> dict[str, Any]:
-    """The JSON report: config, per-layer results and totals."""
+    """The JSON report: config, per-layer results and totals.
+
+    ``rtl_max_blocks`` is the weight-memory depth a row needs for the largest K of the
+    workload (``accel rtl --max-blocks``): the simulator, like the RTL, keeps a row's whole
+    K on chip and does not split it into partial sums.
+    """
+    block = config.array.block
+    need = max((-(-layer.layer.K // block) for layer in result.layers), default=0)
     return {
         "tool": TOOL_MARK,
         "version": __version__,
@@ -31,6 +38,7 @@ def report_dict(
             "I[0] = 0; total_cycles adds the RTL's fixed latencies (docs/architecture.md) "
             "and memory stalls; the memory system is modelled, not built in RTL (v1)."
         ),
+        "rtl_max_blocks": need,
         "layers": [layer.to_dict() for layer in result.layers],
         "totals": result.totals(),
     }
