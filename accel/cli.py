@@ -137,9 +137,14 @@ def _add_workload_flags(p: argparse.ArgumentParser, curve: bool = False) -> None
         help="fraction of nonzero activations (default 1.0)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the sparsity generators")
+    _add_output_flags(p, "write PNG plots into DIR")
+
+
+def _add_output_flags(p: argparse.ArgumentParser, plot_help: str) -> None:
+    """The flags of every command that writes a report: energy table, JSON, plots."""
     p.add_argument("--energy", metavar="FILE.toml", help="energy-per-action table")
     p.add_argument("--json", metavar="PATH", help="write the JSON report ('-' for stdout)")
-    p.add_argument("--plot", metavar="DIR", help="write PNG plots into DIR")
+    p.add_argument("--plot", metavar="DIR", help=plot_help)
     p.add_argument(
         "--force",
         action="store_true",
@@ -1067,15 +1072,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="test images whose int8 operands are simulated (default 256)",
     )
-    p.add_argument("--energy", metavar="FILE.toml", help="energy-per-action table")
-    p.add_argument("--json", metavar="PATH", help="write the JSON report ('-' for stdout)")
-    p.add_argument("--plot", metavar="DIR", help="write tradeoff.png into DIR")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="overwrite output files even if accel did not write them",
-    )
-    p.add_argument("--quiet", action="store_true", help="no table, no progress")
+    _add_output_flags(p, "write tradeoff.png into DIR")
     p.set_defaults(func=cmd_tradeoff)
 
     p = sub.add_parser("networks", help="list the built-in networks")
