@@ -19,6 +19,8 @@ __all__ = [
     "quantize_weights",
     "activation_scale",
     "quantize_acts",
+    "quantize_activation",
+    "int_dtype",
 ]
 
 
@@ -78,3 +80,15 @@ def activation_scale(x: np.ndarray, bits: int = 8, percentile: float = 100.0) ->
 def quantize_acts(x: np.ndarray, scale: float, bits: int = 8) -> np.ndarray:
     """Activations to integers with one tensor scale; exact zeros stay zero."""
     return quantize(x, scale, bits)
+
+
+def int_dtype(bits: int) -> type[np.signedinteger]:
+    """The smallest NumPy integer type that holds signed ``bits``-bit values."""
+    return np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
+
+
+def quantize_activation(tensor: np.ndarray, a_bits: int = 8) -> np.ndarray:
+    """A captured tensor with one symmetric scale (its peak), as small integers: what a
+    real input becomes on the array when no calibration set is given. Zeros stay zero."""
+    t = np.asarray(tensor)
+    return quantize_acts(t, activation_scale(t, a_bits), a_bits).astype(int_dtype(a_bits))

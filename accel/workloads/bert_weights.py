@@ -28,9 +28,8 @@ import numpy as np
 from ..config import ArrayConfig
 from ..encode import ActPattern, WeightPattern, act_pattern, weight_pattern
 from ..errors import AccelError
-from ..quant import quantize_weights
+from ..quant import int_dtype, quantize_activation, quantize_weights
 from .layer import Layer, linear, matmul
-from .onnx_import import quantize_activation
 from .sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 
 __all__ = [
@@ -342,10 +341,6 @@ def prune_bert(model: BertModel, spec) -> BertModel:
 # -- Operands and patterns for the simulator --------------------------------------------------
 
 
-def _int_dtype(bits: int) -> type[np.signedinteger]:
-    return np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
-
-
 def _quantized_pieces(pieces: list[np.ndarray], a_bits: int) -> list[np.ndarray]:
     """Quantise several slices of one tensor with the tensor's one scale."""
     flat = quantize_activation(np.concatenate([p.ravel() for p in pieces]), a_bits)
@@ -370,7 +365,7 @@ def gemm_operands(item: EncoderGemm, acts, cfg: ArrayConfig) -> tuple[np.ndarray
     p = f"enc{item.encoder}"
     if item.weight is not None:
         q, _ = quantize_weights(item.weight, cfg.w_bits)
-        W = q.astype(_int_dtype(cfg.w_bits))[None]
+        W = q.astype(int_dtype(cfg.w_bits))[None]
         name = {"q": "x", "k": "x", "v": "x", "out": "ctx", "ffn1": "h1", "ffn2": "gelu"}
         t = acts.tensors[f"{p}.{name[item.role]}"]  # [B, T, K]
         rows = np.concatenate([t[b, :n] for b, n in enumerate(lengths)])

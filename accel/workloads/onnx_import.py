@@ -26,7 +26,7 @@ from ..config import ArrayConfig
 from ..encode import ActPattern, WeightPattern, pack_blocks, weight_pattern
 from ..errors import AccelError
 from ..golden import im2col
-from ..quant import activation_scale, quantize_acts, quantize_weights
+from ..quant import int_dtype, quantize_activation, quantize_weights
 from .layer import Layer, conv2d
 from .sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 
@@ -70,10 +70,6 @@ SUPPORTED_OPS = frozenset(GEMM_OPS) | PASS_THROUGH_OPS
 _MAX_LISTED = 8  # unsupported nodes named in one error message
 _ROW_CHUNK_ELEMS = 1 << 22  # weights quantised this many values at a time
 _K_CHUNK_ELEMS = 1 << 23  # activation window counts formed this many values at a time
-
-
-def _int_dtype(bits: int) -> type[np.signedinteger]:
-    return np.int8 if bits <= 8 else np.int16 if bits <= 16 else np.int32
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,7 +134,7 @@ class OnnxLayer:
             if self.bn_scale is not None:
                 rows = rows * self.bn_scale[m0 : m0 + step, None]
             q, _ = quantize_weights(rows, w_bits)
-            yield q.astype(_int_dtype(w_bits))
+            yield q.astype(int_dtype(w_bits))
 
     def quantized_weights(self, w_bits: int = 8) -> np.ndarray | None:
         """Integer weights (per output channel, zeros stay zero) in the GEMM view."""
@@ -743,13 +739,6 @@ def load_onnx(
 
 
 # -- Activations: captured tensors to X -------------------------------------------------------
-
-
-def quantize_activation(tensor: np.ndarray, a_bits: int = 8) -> np.ndarray:
-    """One per-tensor symmetric scale (its peak), zeros stay zero; as small integers."""
-    t = np.asarray(tensor)
-    q = quantize_acts(t, activation_scale(t, a_bits), a_bits)
-    return q.astype(_int_dtype(a_bits))
 
 
 def lower_activation(item: OnnxLayer, q: np.ndarray) -> np.ndarray:
