@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,10 +46,14 @@ class WindowIssuer(wiring.Component):
             self.o.payload.rows.eq(self.i.payload.rows),
             self.issued.eq(self.o.valid & self.o.ready),
         ]
-        for j in range(cfg.block if cfg.skip_acts else 0):  # dense: no mask at all
-            row = self.i.payload.rows[j]
-            active = sum((row[c] != 0) for c in range(cfg.cols)) != 0
-            m.d.comb += self.o.payload.active[j].eq(active)
+        if cfg.skip_acts:  # dense: no mask at all
+            # a window row is active iff any of its C values has a bit set: one OR tree
+            # per row, assigned as one vector (separate bit assignments cost event-driven
+            # simulators a re-resolution of the whole payload per glitch)
+            rows = self.i.payload.rows
+            m.d.comb += self.o.payload.active.eq(
+                Cat(rows[j].as_value().any() for j in range(cfg.block))
+            )
         with m.If(~self.run):
             m.d.sync += count.eq(0)
         with m.Elif(self.issued):
