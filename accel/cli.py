@@ -224,6 +224,8 @@ def _check_outputs(args: argparse.Namespace, plot_names: tuple[str, ...]) -> Non
     for flag, value in (("--json", args.json), ("--plot", args.plot)):
         if value is not None and not value.strip():
             raise AccelError(f"{flag} needs a path, not an empty string")
+    if args.plot == "-":
+        raise AccelError("--plot needs a directory, not '-' (only --json writes to stdout)")
     if args.json and args.json != "-":
         check_writable(args.json, args.force, "--json")
         _make_dir(Path(args.json).parent, "--json", args.json)

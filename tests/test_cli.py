@@ -557,6 +557,7 @@ def test_success_through_a_real_process(files, tmp_path):
         (["--dram-bytes-per-cycle", "nan"], ["--dram-bytes-per-cycle", "nan"]),
         (["--json", ""], ["--json", "empty"]),
         (["--plot", ""], ["--plot", "empty"]),
+        (["--plot", "-"], ["--plot", "'-'"]),
     ],
 )
 def test_more_bad_flags_are_one_line(capsys, extra, needles):
