@@ -27,7 +27,7 @@ from ..encode import ActPattern, WeightPattern, pack_blocks, weight_pattern
 from ..errors import AccelError
 from ..golden import im2col
 from ..quant import int_dtype, quantize_activation, quantize_weights
-from .layer import Layer, conv2d
+from .layer import Layer, conv2d, matmul
 from .sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 
 __all__ = [
@@ -640,17 +640,7 @@ def _lower_matmul(path, node, shapes, consts) -> OnnxLayer:
         raise AccelError(
             f"MatMul node {label!r}: {_fmt(a_shape)} x {_fmt(b_shape)} do not fit", source=path
         )
-    G = math.prod(batch)
-    layer = Layer(
-        label,
-        M=n * G,
-        K=k,
-        N=m,
-        groups=G,
-        kind="matmul",
-        input_elems=G * k * m,
-        dynamic_weights=True,
-    )
+    layer = matmul(label, n, k, m, groups=math.prod(batch))
     return OnnxLayer(
         layer,
         label,
