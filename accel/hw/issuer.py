@@ -43,17 +43,17 @@ class WindowIssuer(wiring.Component):
         m.d.comb += [
             self.o.valid.eq(self.i.valid & more),
             self.i.ready.eq(self.o.ready & more),
-            self.o.payload.rows.eq(self.i.payload.rows),
             self.issued.eq(self.o.valid & self.o.ready),
         ]
-        if cfg.skip_acts:  # dense: no mask at all
+        rows = self.i.payload.rows
+        # The payload is assigned as one vector: an event-driven simulator resolves a
+        # vector assigned in parts anew, whole, on every change of any part.
+        if cfg.skip_acts:
             # a window row is active iff any of its C values has a bit set: one OR tree
-            # per row, assigned as one vector (separate bit assignments cost event-driven
-            # simulators a re-resolution of the whole payload per glitch)
-            rows = self.i.payload.rows
-            m.d.comb += self.o.payload.active.eq(
-                Cat(rows[j].as_value().any() for j in range(cfg.block))
-            )
+            active = Cat(rows[j].as_value().any() for j in range(cfg.block))
+            m.d.comb += self.o.payload.as_value().eq(Cat(rows.as_value(), active))
+        else:  # dense: no mask at all
+            m.d.comb += self.o.payload.as_value().eq(rows.as_value())
         with m.If(~self.run):
             m.d.sync += count.eq(0)
         with m.Elif(self.issued):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,6 +40,7 @@ class OutputStage(wiring.Component):
         m = Module()
         n = self._acc_bits
         lo, hi = -(1 << (self._a_bits - 1)), (1 << (self._a_bits - 1)) - 1
+        ys = []
         for c in range(self._cols):
             biased = Signal(signed(n), name=f"biased{c}")
             rectified = Signal(signed(n), name=f"rectified{c}")
@@ -51,5 +52,8 @@ class OutputStage(wiring.Component):
             half = ((rectified << 1) >> self.shift)[0]  # y[shift - 1], and 0 for shift 0
             m.d.comb += shifted.eq((rectified >> self.shift) + half)
             saturated = Mux(shifted > hi, hi, Mux(shifted < lo, lo, shifted))
-            m.d.comb += self.y[c].eq(Mux(self.requant, saturated, rectified))
+            y = Signal(signed(n), name=f"y{c}")
+            m.d.comb += y.eq(Mux(self.requant, saturated, rectified))
+            ys.append(y)
+        m.d.comb += self.y.as_value().eq(Cat(*ys))  # one vector: see WindowQueue
         return m

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import reduce
 from operator import or_
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -128,6 +128,7 @@ class PERow(wiring.Component):
                 for c in range(C)
             )
         )
+        accs = []
         for c in range(C):
             pe = ProcessingElement(
                 lanes=L, w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits
@@ -139,5 +140,7 @@ class PERow(wiring.Component):
                     pe.x[lane].eq(acts[lane][c]),
                     pe.issue[lane].eq(issue[lane]),
                 ]
-            m.d.comb += [pe.clear.eq(self.clear), self.acc[c].eq(pe.acc)]
+            m.d.comb += pe.clear.eq(self.clear)
+            accs.append(pe.acc)
+        m.d.comb += self.acc.as_value().eq(Cat(*accs))  # one vector, not C parts
         return m

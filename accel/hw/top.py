@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -89,10 +89,10 @@ class Accelerator(wiring.Component):
             rows.append(row)
             m.d.comb += [
                 row.available.eq(queue.available[r]),
-                queue.take[r].eq(row.take),
                 row.window.eq(queue.current[r]),
                 row.blocks.eq(self.blocks),
             ]
+        m.d.comb += queue.take.eq(Cat(row.take for row in rows))  # one vector, not R parts
 
         # Layer position.
         row_tile = Signal(range(MAX_TILES + 1))

@@ -64,15 +64,17 @@ class WindowQueue(wiring.Component):
                 with m.If(write_ptr == k):
                     m.d.sync += slot.eq(self.i.payload.as_value())
 
+        # Whole-vector assignments of the per-row outputs: an event-driven simulator
+        # resolves a vector assigned in parts anew, whole, on every change of any part.
+        m.d.comb += self.available.eq(Cat(w != 0 for w in waiting))
+        currents = []
         for r in range(cfg.rows):
             read_ptr = Signal(range(slots), name=f"read_ptr{r}")
             current_ptr = Signal(range(slots), name=f"current_ptr{r}")
             take = self.take[r] & self.available[r]
-            m.d.comb += [
-                self.available[r].eq(waiting[r] != 0),
-                self.current[r].eq(flat.word_select(current_ptr, entry.size)),
-            ]
+            currents.append(flat.word_select(current_ptr, entry.size))
             with m.If(take):
                 m.d.sync += [current_ptr.eq(read_ptr), read_ptr.eq(advance(read_ptr))]
             m.d.sync += waiting[r].eq(waiting[r] + write - take)
+        m.d.comb += self.current.as_value().eq(Cat(*currents))
         return m
