@@ -1,0 +1,59 @@
+"""The ``accel`` command line. It only parses, calls the library and prints.
+
+Each subcommand is a module of this package that defines ``NAME`` (the word typed after
+``accel``), ``HELP`` (its line in ``accel --help``), ``add_arguments(parser)`` and
+``run(args) -> int`` (the exit code), and optionally ``DESCRIPTION``, shown verbatim by
+its ``--help``. Flags and helpers that more than one subcommand uses live in ``common``.
+A new subcommand is a new module plus one entry in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..errors import AccelError
+from . import curve, networks, prune, rtl, show_config, simulate, tradeoff, verify
+from .common import Parser
+
+__all__ = ["build_parser", "main"]
+
+# In the order that ``accel --help`` lists them.
+COMMANDS = (simulate, curve, rtl, verify, prune, tradeoff, networks, show_config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="accel",
+        description="Sparse-accelerator toolkit: cycle-exact "
+        "simulation of a zero-skipping PE array, golden model and energy model.",
+    )
+    parser.add_argument("--version", action="version", version=f"accel {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for command in COMMANDS:
+        # The raw formatter only changes how a DESCRIPTION is shown; flag help is unchanged.
+        p = sub.add_parser(
+            command.NAME,
+            help=command.HELP,
+            description=getattr(command, "DESCRIPTION", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.add_arguments(p)
+        p.set_defaults(func=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AccelError as err:
+        print(f"accel {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

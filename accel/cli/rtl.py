@@ -1,0 +1,89 @@
+"""``accel rtl``: the array as Verilog, with a JSON sidecar of its ports and latencies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .. import __version__
+from ..errors import AccelError
+from .common import add_config_flags, make_dir, resolve_config
+
+NAME = "rtl"
+HELP = "write the array as Verilog, with a JSON sidecar"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_config_flags(p)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.v", help="Verilog file")
+    p.add_argument("--top", default="accel_top", help="top module name (default accel_top)")
+    p.add_argument(
+        "--max-blocks",
+        type=int,
+        default=64,
+        metavar="N",
+        help="weight memory depth per row: K up to N x block (default 64)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="overwrite files even if accel did not write them"
+    )
+
+
+# Verilog-2005 reserved words: a module may not be named after one.
+_VERILOG_KEYWORDS = frozenset(
+    """always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config
+    deassign default defparam design disable edge else end endcase endconfig endfunction
+    endgenerate endmodule endprimitive endspecify endtable endtask event for force forever
+    fork function generate genvar highz0 highz1 if ifnone incdir include initial inout input
+    instance integer join large liblist library localparam macromodule medium module nand
+    negedge nmos nor noshowcancelled not notif0 notif1 or output parameter pmos posedge
+    primitive pull0 pull1 pulldown pullup pulsestyle_onevent pulsestyle_ondetect rcmos real
+    realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled
+    signed small specify specparam strong0 strong1 supply0 supply1 table task time tran
+    tranif0 tranif1 tri tri0 tri1 triand trior trireg unsigned use uwire vectored wait wand
+    weak0 weak1 while wire wor xnor xor""".split()  # noqa: SIM905
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..outputs import TOOL_MARK, check_writable, write_text
+
+    config = resolve_config(args)
+    out = Path(args.output)
+    if out.suffix != ".v":
+        raise AccelError(f"-o {out}: the Verilog file name must end in .v")
+    sidecar = out.with_suffix(".json")
+    check_writable(out, args.force, "-o")
+    check_writable(sidecar, args.force, "-o (sidecar)")
+    if not args.top.isidentifier() or args.top in _VERILOG_KEYWORDS:
+        raise AccelError(f"--top must be a Verilog identifier, not {args.top!r}")
+    if not 1 <= args.max_blocks <= 1 << 16:
+        raise AccelError(f"--max-blocks must be in 1..65536, not {args.max_blocks}")
+    make_dir(out.parent, "-o", args.output)
+
+    from ..hw.verilog import generate, ports
+    from ..perf import latency
+
+    text, dut = generate(config.array, top=args.top, max_blocks=args.max_blocks)
+    meta = {
+        "tool": TOOL_MARK,
+        "version": __version__,
+        "top": args.top,
+        "verilog": out.name,
+        "config": config.to_dict()["array"],
+        "max_blocks": args.max_blocks,
+        "max_K": args.max_blocks * config.array.block,
+        "ports": ports(dut),
+        "fixed_latencies": {
+            "weight_load_cycles_per_row_tile": f"rows x blocks = {config.array.rows} x blocks",
+            "mac_pipeline_cycles": latency.MAC_PIPELINE,
+            "output_capture_cycles": latency.OUTPUT_CAPTURE,
+            "drain_cycles_per_tile": latency.drain_cycles(config.array),
+            "documented_in": "docs/architecture.md",
+        },
+    }
+    write_text(out, text)
+    write_text(sidecar, json.dumps(meta, indent=1) + "\n")
+    print(f"wrote {out} ({len(text.splitlines())} lines) and {sidecar}")
+    return 0
