@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
 from .params import check_config, check_int
 
-__all__ = ["COUNTER_NAMES", "EventCounters"]
+__all__ = ["COUNTER_NAMES", "INPUT_LATENCY", "EventCounters"]
 
 COUNTER_NAMES = (
     "windows",
@@ -22,6 +22,17 @@ COUNTER_NAMES = (
     "outputs",
 )
 
+INPUT_LATENCY = {
+    "window_issued": 0,
+    "lanes_issued": 3,
+    "lanes_effectual": 1,
+    "rows_busy": 1,
+    "rows_idle": 1,
+    "output_beat": 0,
+}
+"""Registers between each input and its counters' adders (a ``clear`` drops what is in
+flight): an input presented in cycle t is in the counts from cycle t + 1 + latency on."""
+
 
 class EventCounters(wiring.Component):
     """Accumulates per-cycle event counts; ``clear`` zeroes them (at a layer's start).
@@ -30,7 +41,15 @@ class EventCounters(wiring.Component):
     ``lanes_effectual`` (MACs with both operands nonzero, all PEs), ``rows_busy`` and
     ``rows_idle`` (rows working / not working in a tile's compute cycles), ``output_beat`` (a
     result beat of ``cols`` values left). ``macs_issued`` is ``weight_reads x cols`` and
-    ``macs_gated`` the issued MACs that were not effectual, both counted as they happen.
+    ``macs_gated`` the issued MACs that were not effectual.
+
+    The counts only need to be complete when ``done`` pulses, not exact in every cycle, so
+    the wide per-cycle sums are registered before they are added (the counters' adders
+    then start at flip-flops): ``lanes_effectual`` arrives two cycles after its MACs were
+    issued and goes through one more register, ``lanes_issued`` through three to match
+    it; ``rows_busy`` and ``rows_idle`` go through one. ``output_beat`` is counted in
+    its cycle: the last result beat is one cycle before ``done``. A layer's last MAC is
+    issued at least four cycles before its ``done``.
     """
 
     def __init__(self, config: ArrayConfig, *, width: int = 48):
@@ -53,15 +72,29 @@ class EventCounters(wiring.Component):
     def elaborate(self, platform):
         C = self._config.cols
         m = Module()
+
+        def late(value, name):
+            """``value`` one cycle later (zero after ``clear``)."""
+            reg = Signal.like(value, name=name)
+            m.d.sync += reg.eq(Mux(self.clear, 0, value))
+            return reg
+
+        def delayed(name):
+            value = getattr(self, name)
+            for k in range(INPUT_LATENCY[name]):
+                value = late(value, f"{name}_q{k}")
+            return value
+
+        issued, effectual = delayed("lanes_issued"), delayed("lanes_effectual")
         increments = {
-            "windows": self.window_issued,
-            "weight_reads": self.lanes_issued,
-            "macs_issued": self.lanes_issued * C,
-            "macs_effectual": self.lanes_effectual,
-            "macs_gated": self.lanes_issued * C - self.lanes_effectual,
-            "row_busy_cycles": self.rows_busy,
-            "row_idle_cycles": self.rows_idle,
-            "outputs": self.output_beat * C,
+            "windows": delayed("window_issued"),
+            "weight_reads": issued,
+            "macs_issued": issued * C,
+            "macs_effectual": effectual,
+            "macs_gated": issued * C - effectual,
+            "row_busy_cycles": delayed("rows_busy"),
+            "row_idle_cycles": delayed("rows_idle"),
+            "outputs": delayed("output_beat") * C,
         }
         for name, step in increments.items():
             count = Signal(self._width, name=name)

@@ -21,7 +21,9 @@ class ProcessingElement(wiring.Component):
     values, so the multiplier inputs do not toggle, and it adds nothing.
 
     Ports: ``w``, ``x`` lane operands; ``issue`` one bit per lane; ``clear`` zeroes the
-    accumulator (after its value was captured); ``acc`` the accumulator.
+    accumulator (after its value was captured); ``acc`` the accumulator; ``effectual`` the
+    lanes whose products the accumulator adds in this cycle (issued one cycle earlier with
+    both operands nonzero), from registers, for the event counters.
     """
 
     def __init__(self, *, lanes: int, w_bits: int, a_bits: int, acc_bits: int):
@@ -36,6 +38,7 @@ class ProcessingElement(wiring.Component):
                 "issue": In(lanes),
                 "clear": In(1),
                 "acc": Out(signed(acc_bits)),
+                "effectual": Out(range(lanes + 1)),
             }
         )
 
@@ -45,7 +48,7 @@ class ProcessingElement(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        products = []
+        products, valids = [], []
         for lane in range(self._lanes):
             w = Signal(signed(self._w_bits), name=f"w_reg{lane}")
             x = Signal(signed(self._a_bits), name=f"x_reg{lane}")
@@ -55,10 +58,11 @@ class ProcessingElement(wiring.Component):
             with m.If(effectual):  # gating: a zero operand leaves the multiplier still
                 m.d.sync += [w.eq(self.w[lane]), x.eq(self.x[lane])]
             products.append(Mux(valid, w * x, 0))
+            valids.append(valid)
         acc = Signal(signed(self._acc_bits))
         with m.If(self.clear):
             m.d.sync += acc.eq(0)
         with m.Else():
             m.d.sync += acc.eq(acc + sum(products))  # truncation wraps to acc_bits
-        m.d.comb += self.acc.eq(acc)
+        m.d.comb += [self.acc.eq(acc), self.effectual.eq(sum(valids))]
         return m

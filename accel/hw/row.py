@@ -31,9 +31,11 @@ class PERow(wiring.Component):
     Ports: ``load`` / ``load_en`` / ``load_addr`` write a record, ``bias`` / ``bias_en``
     the row's bias; ``available`` / ``take`` / ``window`` face the queue; ``run`` low
     restarts the block count (between tiles); ``blocks`` per tile; ``done`` when all
-    blocks were worked; ``busy`` in work cycles; ``issued`` and ``effectual`` count this
-    cycle's MACs per PE column (``issued`` lanes, and lane-column pairs with both
-    operands nonzero); ``clear`` zeroes the accumulators; ``acc`` the C accumulators.
+    blocks were worked; ``busy`` in work cycles; ``issued`` counts this cycle's lanes (the
+    MACs of each PE column); ``effectual`` the MACs with both operands nonzero, two cycles
+    late (the PEs' operand registers, then a register for the sum: the event counters
+    need no exact cycle, only every event before ``done``); ``clear`` zeroes the
+    accumulators; ``acc`` the C accumulators.
     """
 
     def __init__(self, config: ArrayConfig, *, max_blocks: int):
@@ -121,14 +123,7 @@ class PERow(wiring.Component):
             acts.append(lane_acts)
 
         m.d.comb += self.issued.eq(sum(issue))
-        m.d.comb += self.effectual.eq(
-            sum(
-                issue[lane] & (weights[lane] != 0) & (acts[lane][c] != 0)
-                for lane in range(L)
-                for c in range(C)
-            )
-        )
-        accs = []
+        accs, effectual = [], []
         for c in range(C):
             pe = ProcessingElement(
                 lanes=L, w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits
@@ -142,5 +137,7 @@ class PERow(wiring.Component):
                 ]
             m.d.comb += pe.clear.eq(self.clear)
             accs.append(pe.acc)
+            effectual.append(pe.effectual)
         m.d.comb += self.acc.as_value().eq(Cat(*accs))  # one vector, not C parts
+        m.d.sync += self.effectual.eq(sum(effectual))
         return m

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
@@ -45,36 +45,39 @@ class WindowQueue(wiring.Component):
         D, slots = cfg.queue_depth, cfg.queue_depth + 1
         m = Module()
         entry = queue_entry(cfg)
-        buffer = [Signal(entry.size, name=f"slot{k}") for k in range(slots)]
-        flat = Cat(*buffer)  # read by slot with word_select: a shifter, no case statement
+        # One write port, one asynchronous read port per row: on an FPGA with distributed
+        # RAM (ECP5) each read port is a copy of the buffer in LUT RAM, whose address
+        # decoder is the slot multiplexer; flip-flops and a (D+1)-way multiplexer per row
+        # and bit cost about twice the logic. Timing is that of registers: a window written
+        # in one cycle is readable in the next.
+        m.submodules.buffer = buffer = memory.Memory(
+            shape=entry, depth=slots, init=[], attrs={"ram_style": "distributed"}
+        )
+        write = buffer.write_port()
+        reads = [buffer.read_port(domain="comb") for _ in range(cfg.rows)]
 
         def advance(ptr):
             return Mux(ptr == slots - 1, 0, ptr + 1)
 
-        write_ptr = Signal(range(slots))
         waiting = [Signal(range(D + 1), name=f"waiting{r}") for r in range(cfg.rows)]
-        write = Signal()
         m.d.comb += [
             self.i.ready.eq(Cat(*(w < D for w in waiting)).all()),
-            write.eq(self.i.valid & self.i.ready),
+            write.en.eq(self.i.valid & self.i.ready),
+            write.data.eq(self.i.payload),
         ]
-        with m.If(write):
-            m.d.sync += write_ptr.eq(advance(write_ptr))
-            for k, slot in enumerate(buffer):
-                with m.If(write_ptr == k):
-                    m.d.sync += slot.eq(self.i.payload.as_value())
+        with m.If(write.en):
+            m.d.sync += write.addr.eq(advance(write.addr))
 
         # Whole-vector assignments of the per-row outputs: an event-driven simulator
         # resolves a vector assigned in parts anew, whole, on every change of any part.
         m.d.comb += self.available.eq(Cat(w != 0 for w in waiting))
         currents = []
-        for r in range(cfg.rows):
+        for r, read in enumerate(reads):
             read_ptr = Signal(range(slots), name=f"read_ptr{r}")
-            current_ptr = Signal(range(slots), name=f"current_ptr{r}")
             take = self.take[r] & self.available[r]
-            currents.append(flat.word_select(current_ptr, entry.size))
+            currents.append(read.data.as_value())
             with m.If(take):
-                m.d.sync += [current_ptr.eq(read_ptr), read_ptr.eq(advance(read_ptr))]
-            m.d.sync += waiting[r].eq(waiting[r] + write - take)
+                m.d.sync += [read.addr.eq(read_ptr), read_ptr.eq(advance(read_ptr))]
+            m.d.sync += waiting[r].eq(waiting[r] + write.en - take)
         m.d.comb += self.current.as_value().eq(Cat(*currents))
         return m

@@ -8,7 +8,7 @@ import random
 from amaranth.sim import Simulator
 
 from accel.config import ArrayConfig
-from accel.hw.counters import COUNTER_NAMES, EventCounters
+from accel.hw.counters import COUNTER_NAMES, INPUT_LATENCY, EventCounters
 
 
 def increments(cfg: ArrayConfig, step: dict[str, int]) -> dict[str, int]:
@@ -44,6 +44,21 @@ def drive(cfg: ArrayConfig, steps, clears, width: int = 48) -> None:
     dut = EventCounters(cfg, width=width)
     mod = 1 << width
 
+    idle = dict.fromkeys(steps[0], 0)
+    tail = max(INPUT_LATENCY.values())
+    steps = list(steps) + [idle] * tail
+    clears = list(clears) + [False] * tail
+
+    def seen(t: int) -> dict[str, int]:
+        """The inputs that reach the adders in cycle t: each from t - its latency, unless a
+        clear came in between (it drops what is in flight)."""
+        out = {}
+        for name, lat in INPUT_LATENCY.items():
+            s = t - lat
+            dropped = s < 0 or any(clears[s : t + 1])
+            out[name] = 0 if dropped else steps[s][name]
+        return out
+
     async def bench(ctx):
         totals = dict.fromkeys(COUNTER_NAMES, 0)
         for cycle, (step, clear) in enumerate(zip(steps, clears, strict=True)):
@@ -51,7 +66,7 @@ def drive(cfg: ArrayConfig, steps, clears, width: int = 48) -> None:
                 ctx.set(getattr(dut, name), value)
             ctx.set(dut.clear, clear)
             await ctx.tick()
-            for name, inc in increments(cfg, step).items():
+            for name, inc in increments(cfg, seen(cycle)).items():
                 totals[name] = 0 if clear else (totals[name] + inc) % mod
             got = {name: ctx.get(getattr(dut, name)) for name in COUNTER_NAMES}
             assert got == totals, f"cycle {cycle}: step {step}, clear {clear}"
@@ -93,7 +108,9 @@ def test_one_step_each():
             "row_idle_cycles": 1,
             "outputs": 3,
         }
-        for _ in range(3):  # registered, then held while the inputs are zero
+        for _ in range(max(INPUT_LATENCY.values())):  # in flight
+            await ctx.tick()
+        for _ in range(3):  # all in, then held while the inputs are zero
             assert {name: ctx.get(getattr(dut, name)) for name in COUNTER_NAMES} == expect
             await ctx.tick()
 
