@@ -14,13 +14,13 @@ import sys
 
 from .. import __version__
 from ..errors import AccelError
-from . import curve, networks, prune, rtl, show_config, simulate, tradeoff, verify
+from . import curve, networks, prune, rtl, show_config, simulate, synth, tradeoff, verify
 from .common import Parser
 
 __all__ = ["build_parser", "main"]
 
 # In the order that ``accel --help`` lists them.
-COMMANDS = (simulate, curve, rtl, verify, prune, tradeoff, networks, show_config)
+COMMANDS = (simulate, curve, rtl, synth, verify, prune, tradeoff, networks, show_config)
 
 
 def build_parser() -> argparse.ArgumentParser:

