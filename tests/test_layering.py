@@ -41,3 +41,11 @@ def test_matplotlib_only_in_plots():
         if any(m.startswith("matplotlib") for m in imported_modules(p))
     ]
     assert users == ["plots.py"]
+
+
+def test_hardware_and_simulator_agree_on_the_mac_pipeline():
+    """Two copies of one fact (the packages never import each other): held equal here."""
+    from accel.hw import timing
+    from accel.perf import latency
+
+    assert timing.MAC_PIPELINE == latency.MAC_PIPELINE

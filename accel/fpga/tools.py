@@ -31,6 +31,7 @@ TOOL_PACKAGES = {
 
 # Lines worth showing as progress: yosys's numbered passes, nextpnr's phases.
 _PHASE = re.compile(
+    r"^Info:\s+\d+ \|.*$|"  # a router iteration: arcs routed and left
     r"^(\d+(\.\d+)*\. Executing .*|Info: (Placing|Routing|Running|Packing|"
     r"Checksum|Iter|Max frequency|Program finished).*|\s*\d+ \|.*)$"
 )

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
 from .params import check_config, check_int
+from .timing import EFFECTUAL_DELAY
 
 __all__ = ["COUNTER_NAMES", "INPUT_LATENCY", "EventCounters"]
 
@@ -24,7 +25,7 @@ COUNTER_NAMES = (
 
 INPUT_LATENCY = {
     "window_issued": 0,
-    "lanes_issued": 3,
+    "lanes_issued": 1 + EFFECTUAL_DELAY,  # aligned with the effectual count
     "lanes_effectual": 1,
     "rows_busy": 1,
     "rows_idle": 1,
@@ -45,11 +46,12 @@ class EventCounters(wiring.Component):
 
     The counts only need to be complete when ``done`` pulses, not exact in every cycle, so
     the wide per-cycle sums are registered before they are added (the counters' adders
-    then start at flip-flops): ``lanes_effectual`` arrives two cycles after its MACs were
-    issued and goes through one more register, ``lanes_issued`` through three to match
-    it; ``rows_busy`` and ``rows_idle`` go through one. ``output_beat`` is counted in
-    its cycle: the last result beat is one cycle before ``done``. A layer's last MAC is
-    issued at least four cycles before its ``done``.
+    then start at flip-flops): ``lanes_effectual`` arrives ``timing.EFFECTUAL_DELAY``
+    cycles after its MACs were issued and goes through one more register, ``lanes_issued``
+    through as many to match it (``INPUT_LATENCY``); ``rows_busy`` and ``rows_idle`` go
+    through one. ``output_beat`` is counted in its cycle: the last result beat is one
+    cycle before ``done``. A layer's last MAC is issued ``timing.MAC_PIPELINE + 3`` or
+    more cycles before its ``done``, which is more than any of these latencies.
     """
 
     def __init__(self, config: ArrayConfig, *, width: int = 48):

@@ -154,13 +154,11 @@ def program(
                 m = tm * R + r
                 for blk in range(nb):
                     vals = Wp[g, m, blk * B : (blk + 1) * B]
-                    keep = vals != 0 if cfg.skip_weights else np.ones(B, bool)
-                    packed = np.zeros(B, np.int64)
-                    packed[: keep.sum()] = vals[keep]
+                    keep = vals != 0
                     mask = 0 if mask_at is None else _pack(keep.astype(np.int64), 1) << mask_at
-                    weight_beats.append(
+                    weight_beats.append(  # values in place: position j's weight is values[j]
                         mask
-                        | (_pack(packed, cfg.w_bits) << values_at)
+                        | (_pack(vals, cfg.w_bits) << values_at)
                         | ((int(bp[g, m]) & acc_mask) << bias_at)
                     )
             for tn in range(ntn):

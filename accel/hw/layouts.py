@@ -15,11 +15,13 @@ __all__ = ["weight_record", "weight_beat", "window_beat", "queue_entry", "output
 
 
 def weight_record(cfg: ArrayConfig) -> data.StructLayout:
-    """What a row memory holds per block: the mask and the packed nonzeros (low first).
+    """What a row memory holds per block: the mask and the block's values, in place.
 
-    Without weight skipping every value is stored in place and the mask would be all
-    ones, so it is neither streamed nor stored: the dense baseline's memories are
-    ``block`` bits per record narrower.
+    The memory is ``block`` values wide whether or not the values are packed, and in place
+    the weight of window row j is ``values[j]``: the row picks it with the same one-hot
+    select as the activations, with no popcount to find a packed index. Without weight
+    skipping the mask would be all ones, so it is neither streamed nor stored: the dense
+    baseline's memories are ``block`` bits per record narrower.
     """
     fields = {"values": data.ArrayLayout(signed(cfg.w_bits), cfg.block)}
     if cfg.skip_weights:

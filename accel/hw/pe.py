@@ -15,10 +15,11 @@ __all__ = ["ProcessingElement"]
 class ProcessingElement(wiring.Component):
     """PE(r, c): accumulates ``sum_l w[l] * x[l]`` for the lanes issued this cycle.
 
-    Two pipeline stages: operands are registered at the end of the issue cycle, the
-    accumulator adds their products one cycle later (wrapping at ``acc_bits``). An
-    issued lane with a zero operand is *gated*: its operand registers keep their old
-    values, so the multiplier inputs do not toggle, and it adds nothing.
+    Three pipeline stages (``timing.PE_STAGES``): operands are registered at the end of
+    the issue cycle, their product one cycle later (the multiplier's output register),
+    and the accumulator adds it one cycle after that (wrapping at ``acc_bits``). An issued
+    lane with a zero operand is *gated*: its operand registers keep their old values, so
+    the multiplier inputs do not toggle, and it adds nothing.
 
     Ports: ``w``, ``x`` lane operands; ``issue`` one bit per lane; ``clear`` zeroes the
     accumulator (after its value was captured); ``acc`` the accumulator; ``effectual`` the
@@ -57,7 +58,11 @@ class ProcessingElement(wiring.Component):
             m.d.sync += valid.eq(effectual)
             with m.If(effectual):  # gating: a zero operand leaves the multiplier still
                 m.d.sync += [w.eq(self.w[lane]), x.eq(self.x[lane])]
-            products.append(Mux(valid, w * x, 0))
+            # the product register: the DSP's output register on an FPGA
+            product = Signal(signed(self._w_bits + self._a_bits), name=f"product{lane}")
+            landed = Signal(name=f"landed{lane}")
+            m.d.sync += [product.eq(w * x), landed.eq(valid)]
+            products.append(Mux(landed, product, 0))
             valids.append(valid)
         acc = Signal(signed(self._acc_bits))
         with m.If(self.clear):

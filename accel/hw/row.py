@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import reduce
 from operator import or_
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,21 +21,28 @@ __all__ = ["PERow"]
 class PERow(wiring.Component):
     """Row r of the array: owns outputs Y[m0 + r, n0 : n0 + C] of the current tile.
 
-    The weight memory holds one record per block (mask and packed nonzeros; in dense
+    The weight memory holds one record per block (mask and the values in place; in dense
     weight mode the mask is not stored and reads as all ones). Timing, exactly the
-    contract's: the row takes window b at cycle P (``take``), reads its weight record
-    in the same cycle, works on it in cycles P + 1 .. P + c with ``c = max(1,
-    ceil(popcount(wm & am) / lanes))``, and takes the next window in its last work cycle
-    if one is available.
+    contract's: the row takes window b at cycle P (``take``), works on it in cycles
+    P + 1 .. P + c with ``c = max(1, ceil(popcount(wm & am) / lanes))``, and takes the next
+    window in its last work cycle if one is available.
+
+    The datapath behind that control is pipelined for the clock (``accel.hw.timing``):
+    in a work cycle the selector picks up to ``lanes`` positions from the masks alone
+    (stage 1); the next cycle picks their weights and activations with the registered
+    one-hot vectors (stage 2); the PEs then gate, multiply and accumulate in three more.
+    The weight record is read ahead into a register, so the first work cycle starts
+    from flip-flops, not from the block RAM's output.
 
     Ports: ``load`` / ``load_en`` / ``load_addr`` write a record, ``bias`` / ``bias_en``
-    the row's bias; ``available`` / ``take`` / ``window`` face the queue; ``run`` low
-    restarts the block count (between tiles); ``blocks`` per tile; ``done`` when all
+    the row's bias; ``available`` / ``take`` face the queue, ``active`` (the mask of the
+    window taken last) and ``rows`` (its values, one cycle later) come from it; ``run``
+    low restarts the block count (between tiles); ``blocks`` per tile; ``done`` when all
     blocks were worked; ``busy`` in work cycles; ``issued`` counts this cycle's lanes (the
-    MACs of each PE column); ``effectual`` the MACs with both operands nonzero, two cycles
-    late (the PEs' operand registers, then a register for the sum: the event counters
-    need no exact cycle, only every event before ``done``); ``clear`` zeroes the
-    accumulators; ``acc`` the C accumulators.
+    MACs of each PE column); ``effectual`` the MACs with both operands nonzero,
+    ``timing.EFFECTUAL_DELAY`` cycles late (the event counters need no exact cycle, only
+    every event before ``done``); ``clear`` zeroes the accumulators; ``acc`` the C
+    accumulators.
     """
 
     def __init__(self, config: ArrayConfig, *, max_blocks: int):
@@ -51,7 +58,8 @@ class PERow(wiring.Component):
                 "bias_value": Out(signed(cfg.acc_bits)),
                 "available": In(1),
                 "take": Out(1),
-                "window": In(queue_entry(cfg)),
+                "rows": In(queue_entry(cfg)["rows"].shape),
+                **({"active": In(cfg.block)} if cfg.skip_acts else {}),
                 "run": In(1),
                 "blocks": In(range(max_blocks + 1)),
                 "done": Out(1),
@@ -81,20 +89,27 @@ class PERow(wiring.Component):
 
         taken = Signal(range(self._max_blocks + 1))
         working = Signal()
-        first = Signal()  # the first work cycle of a window: the weight record just arrived
+        first = Signal()  # the first work cycle of a window
         todo = Signal(B)
-        mask = read.data.mask if cfg.skip_weights else (1 << B) - 1
-        active = self.window.active if cfg.skip_acts else (1 << B) - 1
 
+        # The weight record is read ahead: the memory's address is the next block to take
+        # (after this cycle's take), so its output shows that block's record, and a
+        # register after it (`ahead`) holds the record in the block's first work cycle.
+        # No path starts at the block RAM's slow clock-to-out except into that register.
+        ahead = Signal(record)
+        m.d.comb += [read.addr.eq(taken + self.take), read.en.eq(1)]
+        m.d.sync += ahead.eq(read.data)
+        mask = ahead.mask if cfg.skip_weights else (1 << B) - 1
+        active = self.active if cfg.skip_acts else (1 << B) - 1
+
+        # Stage 1 (select): the positions of this cycle, from the masks only.
         m.submodules.selector = sel = Selector(block=B, lanes=L)
-        m.d.comb += [sel.todo.eq(Mux(first, mask & active, todo)), sel.mask.eq(mask)]
+        m.d.comb += sel.todo.eq(Mux(first, mask & active, todo))
         last = working & (sel.rest == 0)
         m.d.comb += [
             self.take.eq((~working | last) & self.available & (taken < self.blocks) & self.run),
             self.done.eq((taken == self.blocks) & ~working),
             self.busy.eq(working),
-            read.addr.eq(taken),
-            read.en.eq(self.take),
         ]
         with m.If(~self.run):
             m.d.sync += [taken.eq(0), working.eq(0), first.eq(0)]
@@ -105,24 +120,37 @@ class PERow(wiring.Component):
         with m.Elif(working):
             m.d.sync += [todo.eq(sel.rest), first.eq(0)]
 
-        # The lanes' operands: weight by packed index, activations by one-hot position.
-        values = read.data.values.as_value()
         issue = [working & sel.valid[lane] for lane in range(L)]
-        weights = [values.word_select(sel.index[lane], cfg.w_bits).as_signed() for lane in range(L)]
-        acts = []
-        for lane in range(L):
-            lane_acts = []
-            for c in range(C):
-                x = Signal(signed(cfg.a_bits), name=f"x{lane}_{c}")
-                picked = (
-                    sel.onehot[lane][j].replicate(cfg.a_bits) & self.window.rows[j][c].as_unsigned()
-                    for j in range(B)
-                )
-                m.d.comb += x.eq(reduce(or_, picked))  # one-hot: at most one term is nonzero
-                lane_acts.append(x)
-            acts.append(lane_acts)
-
         m.d.comb += self.issued.eq(sum(issue))
+        onehot = [Signal(B, name=f"onehot{lane}") for lane in range(L)]
+        picking = [Signal(name=f"picking{lane}") for lane in range(L)]
+        values = Signal(record["values"].shape)  # the block's weights, from its first cycle
+        with m.If(first):
+            m.d.sync += values.eq(ahead.values)
+        for lane in range(L):
+            m.d.sync += [onehot[lane].eq(sel.onehot[lane]), picking[lane].eq(issue[lane])]
+
+        # Stage 2 (pick): weight and activations at those positions, by one-hot AND-OR (the
+        # window's values come from the queue one cycle after its mask, as this needs).
+        def pick(sel_bits, words, width):
+            terms = (sel_bits[j].replicate(width) & Value.cast(words[j]) for j in range(B))
+            return reduce(or_, terms)  # one-hot: at most one term is nonzero
+
+        pe_w = [Signal(signed(cfg.w_bits), name=f"w{lane}") for lane in range(L)]
+        pe_x = [
+            [Signal(signed(cfg.a_bits), name=f"x{lane}_{c}") for c in range(C)] for lane in range(L)
+        ]
+        pe_issue = [Signal(name=f"issue{lane}") for lane in range(L)]
+        window = self.rows
+        for lane in range(L):
+            m.d.sync += [
+                pe_w[lane].eq(pick(onehot[lane], [values[j] for j in range(B)], cfg.w_bits)),
+                pe_issue[lane].eq(picking[lane]),
+            ]
+            for c in range(C):
+                column = [window[j][c] for j in range(B)]
+                m.d.sync += pe_x[lane][c].eq(pick(onehot[lane], column, cfg.a_bits))
+
         accs, effectual = [], []
         for c in range(C):
             pe = ProcessingElement(
@@ -131,9 +159,9 @@ class PERow(wiring.Component):
             m.submodules[f"pe{c}"] = pe
             for lane in range(L):
                 m.d.comb += [
-                    pe.w[lane].eq(weights[lane]),
-                    pe.x[lane].eq(acts[lane][c]),
-                    pe.issue[lane].eq(issue[lane]),
+                    pe.w[lane].eq(pe_w[lane]),
+                    pe.x[lane].eq(pe_x[lane][c]),
+                    pe.issue[lane].eq(pe_issue[lane]),
                 ]
             m.d.comb += pe.clear.eq(self.clear)
             accs.append(pe.acc)

@@ -11,17 +11,13 @@ from .params import check_int
 __all__ = ["Selector"]
 
 
-def popcount(value) -> object:
-    return sum(value[i] for i in range(len(value)))
-
-
 class Selector(wiring.Component):
     """Combinational: the lowest ``lanes`` set bits of ``todo``.
 
-    For lane l: ``onehot[l]`` marks the position (window row) it takes, ``index[l]`` is
-    that position's index among the stored weights (``popcount(mask below it)``), and
-    ``valid[l]`` says whether lane l has a position at all. ``rest`` is ``todo`` with the
-    taken positions cleared: the row's work on a block ends when it is zero.
+    For lane l: ``onehot[l]`` marks the position (window row) it takes and ``valid[l]``
+    says whether lane l has a position at all. ``rest`` is ``todo`` with the taken
+    positions cleared: the row's work on a block ends when it is zero. Weights are stored
+    in place, so the one-hot position selects the weight as well as the activations.
     """
 
     def __init__(self, *, block: int, lanes: int):
@@ -30,9 +26,7 @@ class Selector(wiring.Component):
         super().__init__(
             {
                 "todo": In(block),
-                "mask": In(block),
                 "onehot": Out(data.ArrayLayout(unsigned(block), lanes)),
-                "index": Out(data.ArrayLayout(unsigned(max(1, (block - 1).bit_length())), lanes)),
                 "valid": Out(lanes),
                 "rest": Out(block),
             }
@@ -44,10 +38,9 @@ class Selector(wiring.Component):
         for lane in range(self._lanes):
             lowest = Signal(self._block, name=f"lowest{lane}")
             m.d.comb += [
-                lowest.eq(todo & -todo),  # isolate the lowest set bit
+                lowest.eq(todo & -todo),  # isolate the lowest set bit: one carry chain
                 self.onehot[lane].eq(lowest),
                 self.valid[lane].eq(todo != 0),
-                self.index[lane].eq(popcount(self.mask & (lowest - 1))),
             ]
             rest = Signal(self._block, name=f"rest{lane}")
             m.d.comb += rest.eq(todo & ~lowest)

@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
+from . import timing
 from .counters import COUNTER_NAMES, EventCounters
 from .issuer import WindowIssuer
 from .layouts import output_beat, weight_beat, window_beat
@@ -33,9 +34,9 @@ class Accelerator(wiring.Component):
     values until the next one.
 
     Fixed latencies (``docs/architecture.md``): a row tile's weights take ``rows x
-    blocks`` cycles; a tile's last MAC lands 2 cycles after its last work cycle and the
-    accumulators are captured 1 cycle later; results drain one row per cycle while the
-    next tile computes.
+    blocks`` cycles; a tile's last MAC lands ``timing.MAC_PIPELINE`` cycles after its last
+    work cycle (FSM state FLUSH waits for it) and the accumulators are captured 1 cycle
+    later; results drain one row per cycle while the next tile computes.
     """
 
     def __init__(self, config: ArrayConfig, *, max_blocks: int = 64, counter_width: int = 48):
@@ -89,7 +90,8 @@ class Accelerator(wiring.Component):
             rows.append(row)
             m.d.comb += [
                 row.available.eq(queue.available[r]),
-                row.window.eq(queue.current[r]),
+                row.rows.eq(queue.rows[r]),
+                *([row.active.eq(queue.active[r])] if cfg.skip_acts else []),
                 row.blocks.eq(self.blocks),
             ]
         m.d.comb += queue.take.eq(Cat(row.take for row in rows))  # one vector, not R parts
@@ -147,6 +149,7 @@ class Accelerator(wiring.Component):
         # not evaluate `always @*` blocks at time 0, and a comb value assigned in a case
         # arm would read X until the state first changes.
         load_fire = Signal()
+        flush = Signal(range(timing.MAC_PIPELINE + 1))
         with m.FSM() as fsm:
             with m.State("IDLE"), m.If(self.start):
                 m.d.sync += [row_tile.eq(0), col_tile.eq(0), load_row.eq(0), load_block.eq(0)]
@@ -159,7 +162,13 @@ class Accelerator(wiring.Component):
                         m.d.sync += [load_row.eq(0), first_cycle.eq(1)]
                         m.next = "TILE"
             with m.State("TILE"), m.If(all_done):
-                m.next = "CAPTURE"
+                # the rows are done; their last products are still in the pipeline
+                m.d.sync += flush.eq(timing.MAC_PIPELINE - 2)
+                m.next = "FLUSH" if timing.MAC_PIPELINE > 2 else "CAPTURE"
+            with m.State("FLUSH"):
+                m.d.sync += flush.eq(flush - 1)
+                with m.If(flush == 1):
+                    m.next = "CAPTURE"
             with m.State("CAPTURE"), m.If(capture):
                 with m.If(col_tile == self.col_tiles - 1):
                     m.d.sync += col_tile.eq(0)

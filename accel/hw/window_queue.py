@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,25 +20,29 @@ class WindowQueue(wiring.Component):
     window written at cycle I can be taken from I + 1, and a write is accepted only
     while every row holds fewer than D untaken windows, counted before this cycle's
     takes. The storage is one buffer shared by all rows, of D + 1 slots: D for the
-    untaken windows and one for the window the slowest row is still working on (it
-    reads it through ``current`` after taking it).
+    untaken windows and one for the window the slowest row is still working on.
 
     Ports: ``i`` the windows in; per row r ``available[r]`` (an untaken window waits),
-    ``take[r]`` (row r takes it this cycle) and ``current[r]`` (the window row r took
-    last, which it works on).
+    ``take[r]`` (row r takes it this cycle); ``active[r]`` the activity mask of the window
+    row r took last (from the cycle after the take: the row selects positions with it),
+    and ``rows[r]`` that window's values one cycle later (the row's pick stage reads them
+    one cycle after it selected the positions). One cycle late is safe: the slot of the
+    window a row has just finished is rewritten at the earliest at the end of the next
+    cycle, and the row's last pick from it happens in that cycle.
     """
 
     def __init__(self, config: ArrayConfig):
         self._config = cfg = check_config(config)
         entry = queue_entry(cfg)
-        super().__init__(
-            {
-                "i": In(stream.Signature(entry)),
-                "available": Out(cfg.rows),
-                "take": In(cfg.rows),
-                "current": Out(data.ArrayLayout(entry, cfg.rows)),
-            }
-        )
+        members = {
+            "i": In(stream.Signature(entry)),
+            "available": Out(cfg.rows),
+            "take": In(cfg.rows),
+            "rows": Out(data.ArrayLayout(entry["rows"].shape, cfg.rows)),
+        }
+        if cfg.skip_acts:
+            members["active"] = Out(data.ArrayLayout(unsigned(cfg.block), cfg.rows))
+        super().__init__(members)
 
     def elaborate(self, platform):
         cfg = self._config
@@ -49,12 +53,26 @@ class WindowQueue(wiring.Component):
         # RAM (ECP5) each read port is a copy of the buffer in LUT RAM, whose address
         # decoder is the slot multiplexer; flip-flops and a (D+1)-way multiplexer per row
         # and bit cost about twice the logic. Timing is that of registers: a window written
-        # in one cycle is readable in the next.
-        m.submodules.buffer = buffer = memory.Memory(
-            shape=entry, depth=slots, init=[], attrs={"ram_style": "distributed"}
+        # in one cycle is readable in the next. The masks are a buffer of their own: they
+        # are read a cycle earlier than the values.
+        distributed = {"ram_style": "distributed"}
+        m.submodules.values = values = memory.Memory(
+            shape=entry["rows"].shape, depth=slots, init=[], attrs=distributed
         )
-        write = buffer.write_port()
-        reads = [buffer.read_port(domain="comb") for _ in range(cfg.rows)]
+        write = values.write_port()
+        reads = [values.read_port(domain="comb") for _ in range(cfg.rows)]
+        if cfg.skip_acts:
+            m.submodules.masks = masks = memory.Memory(
+                shape=unsigned(cfg.block), depth=slots, init=[], attrs=distributed
+            )
+            mask_write = masks.write_port()
+            mask_reads = [masks.read_port(domain="comb") for _ in range(cfg.rows)]
+            m.d.comb += [
+                mask_write.en.eq(write.en),
+                mask_write.addr.eq(write.addr),
+                mask_write.data.eq(self.i.payload.active),
+                self.active.as_value().eq(Cat(read.data for read in mask_reads)),
+            ]
 
         def advance(ptr):
             return Mux(ptr == slots - 1, 0, ptr + 1)
@@ -63,7 +81,7 @@ class WindowQueue(wiring.Component):
         m.d.comb += [
             self.i.ready.eq(Cat(*(w < D for w in waiting)).all()),
             write.en.eq(self.i.valid & self.i.ready),
-            write.data.eq(self.i.payload),
+            write.data.eq(self.i.payload.rows),
         ]
         with m.If(write.en):
             m.d.sync += write.addr.eq(advance(write.addr))
@@ -71,13 +89,14 @@ class WindowQueue(wiring.Component):
         # Whole-vector assignments of the per-row outputs: an event-driven simulator
         # resolves a vector assigned in parts anew, whole, on every change of any part.
         m.d.comb += self.available.eq(Cat(w != 0 for w in waiting))
-        currents = []
         for r, read in enumerate(reads):
             read_ptr = Signal(range(slots), name=f"read_ptr{r}")
+            current = Signal(range(slots), name=f"current{r}")  # the window row r took last
             take = self.take[r] & self.available[r]
-            currents.append(read.data.as_value())
             with m.If(take):
-                m.d.sync += [read.addr.eq(read_ptr), read_ptr.eq(advance(read_ptr))]
-            m.d.sync += waiting[r].eq(waiting[r] + write.en - take)
-        m.d.comb += self.current.as_value().eq(Cat(*currents))
+                m.d.sync += [current.eq(read_ptr), read_ptr.eq(advance(read_ptr))]
+            m.d.sync += [waiting[r].eq(waiting[r] + write.en - take), read.addr.eq(current)]
+            if cfg.skip_acts:
+                m.d.comb += mask_reads[r].addr.eq(current)
+        m.d.comb += self.rows.as_value().eq(Cat(read.data for read in reads))
         return m

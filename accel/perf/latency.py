@@ -29,9 +29,9 @@ __all__ = [
     "core_cycles",
 ]
 
-MAC_PIPELINE = 2
-"""Operand register, then multiply-accumulate register: the last MAC of a tile lands two
-cycles after the row's last work cycle."""
+MAC_PIPELINE = 5
+"""Select, pick, gated operand register, product register, accumulator: the last MAC of a
+tile lands five cycles after the row's last work cycle (``accel.hw.timing``)."""
 
 OUTPUT_CAPTURE = 1
 """One cycle to copy the accumulators into the output buffer and clear them."""

@@ -59,11 +59,9 @@ def expected_beats(cfg, W, X, bias):
                         int(W[g, m, k]) if m < Mg and k < K else 0
                         for k in range(blk * B, blk * B + B)
                     ]
-                    keep = [j for j in range(B) if vals[j] or not cfg.skip_weights]
-                    packed = [vals[j] for j in keep] + [0] * (B - len(keep))
-                    record = {"values": packed}
+                    record = {"values": vals}  # in place: position j's weight at j
                     if cfg.skip_weights:  # the dense-weight record stores no mask
-                        record["mask"] = sum(1 << j for j in keep)
+                        record["mask"] = sum(1 << j for j in range(B) if vals[j])
                     row_bias = int(bias[g, m]) if m < Mg else 0
                     beat = wl.const({"record": record, "bias": row_bias})
                     weights.append(beat.as_value().value)
@@ -145,7 +143,7 @@ def test_one_beat_by_hand():
     X = np.array([[1, 2], [0, 0], [-8, 7], [0, -1]])
     prog = program(cfg, W, X, bias=np.array([-5, 9]))
     wl, xl = weight_beat(cfg), window_beat(cfg)
-    row0 = wl.const({"record": {"mask": 0b1010, "values": [-3, 7, 0, 0]}, "bias": -5})
+    row0 = wl.const({"record": {"mask": 0b1010, "values": [0, -3, 0, 7]}, "bias": -5})
     row1 = wl.const({"record": {"mask": 0b0001, "values": [1, 0, 0, 0]}, "bias": 9})
     assert prog.weight_beats == [row0.as_value().value, row1.as_value().value]
     window = xl.const({"rows": [[1, 2], [0, 0], [-8, 7], [0, -1]]})
@@ -153,7 +151,7 @@ def test_one_beat_by_hand():
     # and the same read back through the layout, field by field
     view = data.Const(wl, prog.weight_beats[0])
     assert view.record.mask == 0b1010
-    assert [view.record.values[j] for j in range(4)] == [-3, 7, 0, 0]
+    assert [view.record.values[j] for j in range(4)] == [0, -3, 0, 7]  # in place
     assert view.bias == -5
 
 

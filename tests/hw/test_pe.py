@@ -1,16 +1,18 @@
 # amaranth: UnusedElaboratable=no
-"""The processing element against a Python model of its two-stage pipeline.
+"""The processing element against a Python model of its three-stage pipeline.
 
 The model is written from the docstring, not from the code: operands of the lanes issued
-in cycle t are added to the accumulator at the end of cycle t + 1 (visible in ``acc``
-from cycle t + 2), products wrap at ``acc_bits``, a lane with a zero operand adds
-nothing and leaves its operand registers alone.
+in cycle t are registered at its end, their product at the end of t + 1, and added to the
+accumulator at the end of t + 2 (visible in ``acc`` from cycle t + 3); sums wrap at
+``acc_bits``, a lane with a zero operand adds nothing and leaves its operand registers
+alone.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections import deque
 
 import pytest
 from amaranth.hdl import Fragment
@@ -18,6 +20,9 @@ from amaranth.sim import Simulator
 
 from accel.errors import AccelError
 from accel.hw.pe import ProcessingElement
+from accel.hw.timing import PE_STAGES
+
+assert PE_STAGES == 3  # the model below is written for three stages
 
 
 def wrap_int(v: int, bits: int) -> int:
@@ -49,7 +54,7 @@ def simulate(pe: ProcessingElement, bench) -> None:
     sim.run()
 
 
-def test_two_stage_timing():
+def test_three_stage_timing():
     pe = ProcessingElement(lanes=2, w_bits=8, a_bits=8, acc_bits=32)
 
     async def bench(ctx, regs):
@@ -62,6 +67,8 @@ def test_two_stage_timing():
         ctx.set(pe.w, [100, 100])
         ctx.set(pe.x, [100, 100])
         assert ctx.get(pe.acc) == 0, "the sum must not be visible one cycle after issue"
+        await ctx.tick()  # the products registered
+        assert ctx.get(pe.acc) == 0, "nor two cycles after"
         await ctx.tick()
         assert ctx.get(pe.acc) == 7 * 5 - 3 * 11
         for _ in range(3):  # nothing issued: it holds
@@ -82,6 +89,7 @@ def test_only_issued_lanes_count():
         ctx.set(pe.issue, 0b010)
         await ctx.tick()
         ctx.set(pe.issue, 0)
+        await ctx.tick()
         assert ctx.get(pe.acc) == 2 * 7 + 5 * 13
         await ctx.tick()
         assert ctx.get(pe.acc) == 2 * 7 + 5 * 13 + 3 * 11
@@ -105,32 +113,38 @@ def test_accumulates_and_wraps(lanes, w_bits, a_bits, acc_bits):
 
     async def bench(ctx, regs):
         acc = 0
-        pending = 0  # the sum issued last cycle: added to acc at the end of this one
+        pending = deque([0, 0])  # sums issued 2 and 1 cycles ago; the first lands now
         for cycle in range(300):
             ws = [operand(rng, w_bits) for _ in range(lanes)]
             xs = [operand(rng, a_bits) for _ in range(lanes)]
             issue = rng.getrandbits(lanes)
             # clear only when no product lands in the same cycle (the top never does both)
-            clear = pending == 0 and rng.random() < 0.05
+            clear = pending[0] == 0 and rng.random() < 0.05
             ctx.set(pe.w, ws)
             ctx.set(pe.x, xs)
             ctx.set(pe.issue, issue)
             ctx.set(pe.clear, clear)
             assert ctx.get(pe.acc) == acc, f"cycle {cycle}"
             await ctx.tick()
+            landing = pending.popleft()
             if clear:
                 acc = 0
             else:
-                acc, raw = wrap_int(acc + pending, acc_bits), acc + pending
+                acc, raw = wrap_int(acc + landing, acc_bits), acc + landing
                 if acc != raw:
                     wrapped.append(cycle)
-            pending = sum(
-                w * x for lane, (w, x) in enumerate(zip(ws, xs, strict=True)) if issue >> lane & 1
+            pending.append(
+                sum(
+                    w * x
+                    for lane, (w, x) in enumerate(zip(ws, xs, strict=True))
+                    if issue >> lane & 1
+                )
             )
         ctx.set(pe.issue, 0)
         ctx.set(pe.clear, 0)
         await ctx.tick()
-        assert ctx.get(pe.acc) == wrap_int(acc + pending, acc_bits)
+        await ctx.tick()
+        assert ctx.get(pe.acc) == wrap_int(acc + sum(pending), acc_bits)
 
     simulate(pe, bench)
     if acc_bits <= w_bits + a_bits + 1:
@@ -148,6 +162,7 @@ def test_wraps_at_acc_bits():
         await ctx.tick()
         ctx.set(pe.issue, 0)
         await ctx.tick()
+        await ctx.tick()
         assert ctx.get(pe.acc) == -32768
 
     simulate(pe, bench)
@@ -163,8 +178,8 @@ def test_clear_zeroes():
         for _ in range(3):
             await ctx.tick()
         ctx.set(pe.issue, 0)
-        await ctx.tick()
-        await ctx.tick()
+        for _ in range(3):
+            await ctx.tick()
         assert ctx.get(pe.acc) == 3 * 81
         ctx.set(pe.clear, 1)
         await ctx.tick()
@@ -182,6 +197,8 @@ def test_clear_zeroes():
         ctx.set(pe.issue, 0)
         assert ctx.get(pe.acc) == 0
         await ctx.tick()
+        assert ctx.get(pe.acc) == 0
+        await ctx.tick()
         assert ctx.get(pe.acc) == -24
 
     simulate(pe, bench)
@@ -197,7 +214,7 @@ def test_gating_keeps_operand_registers(lanes):
         names = [f"{kind}_reg{lane}" for lane in range(lanes) for kind in ("w", "x")]
         assert set(names) <= set(regs), f"operand registers not found among {sorted(regs)}"
         acc = 0
-        pending = 0
+        pending = deque([0, 0])
         for cycle in range(300):
             ws = [operand(rng, 6) for _ in range(lanes)]
             xs = [operand(rng, 6) for _ in range(lanes)]
@@ -207,18 +224,19 @@ def test_gating_keeps_operand_registers(lanes):
             ctx.set(pe.issue, issue)
             before = {name: ctx.get(regs[name]) for name in names}
             await ctx.tick()
-            acc = wrap_int(acc + pending, 20)
-            pending = 0
+            acc = wrap_int(acc + pending.popleft(), 20)
+            issued = 0
             for lane in range(lanes):
                 w_reg, x_reg = ctx.get(regs[f"w_reg{lane}"]), ctx.get(regs[f"x_reg{lane}"])
                 if issue >> lane & 1 and ws[lane] and xs[lane]:
                     counts["effectual"] += 1
                     assert (w_reg, x_reg) == (ws[lane], xs[lane]), f"cycle {cycle}"
-                    pending += ws[lane] * xs[lane]
+                    issued += ws[lane] * xs[lane]
                 else:
                     counts["gated"] += issue >> lane & 1
                     assert w_reg == before[f"w_reg{lane}"], f"w_reg{lane} toggled, cycle {cycle}"
                     assert x_reg == before[f"x_reg{lane}"], f"x_reg{lane} toggled, cycle {cycle}"
+            pending.append(issued)
             assert ctx.get(pe.acc) == acc, f"cycle {cycle}"
 
     simulate(pe, bench)

@@ -38,7 +38,7 @@ def test_sidecar_lists_the_ports_of_the_verilog(tmp_path, capsys):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["top"] == "my_array" and meta["config"]["rows"] == 2
     assert meta["max_blocks"] == 8 and meta["max_K"] == 32
-    assert meta["fixed_latencies"]["mac_pipeline_cycles"] == 2
+    assert meta["fixed_latencies"]["mac_pipeline_cycles"] == 5
     text = out.read_text()
     start = text.index("module my_array(")
     body = text[start : text.index("endmodule", start)]

@@ -28,6 +28,18 @@ def small_config(rows: int, depth: int) -> ArrayConfig:
     )
 
 
+VALUE_BITS = 8  # the entry's rows field; the mask is above it
+
+
+def current(ctx, dut, r: int) -> tuple[int, int]:
+    """(mask of the window row r took last, values of the one it held a cycle ago)."""
+    return ctx.get(dut.active[r]), ctx.get(dut.rows[r].as_value())
+
+
+def split(entry: int) -> tuple[int, int]:
+    return entry >> VALUE_BITS, entry & ((1 << VALUE_BITS) - 1)
+
+
 def run(dut: WindowQueue, bench) -> None:
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -47,7 +59,8 @@ def test_matches_fifo_model(rows, depth):
 
     async def bench(ctx):
         fifos = [deque() for _ in range(rows)]
-        current: list[int | None] = [None] * rows
+        held: list[int | None] = [None] * rows
+        before: list[int | None] = [None] * rows
         seq = 0
         # each row takes at its own rate, which changes now and then: imbalance and catch-up
         rates = [rng.random() for _ in range(rows)]
@@ -68,9 +81,10 @@ def test_matches_fifo_model(rows, depth):
             assert [bool(got >> r & 1) for r in range(rows)] == available, where
             await ctx.tick()
 
+            before = list(held)
             for r in range(rows):
                 if takes[r] and available[r]:
-                    current[r] = fifos[r].popleft()
+                    held[r] = fifos[r].popleft()
                     stats["taken"] += 1
                 elif takes[r]:
                     stats["ignored_takes"] += 1
@@ -82,9 +96,11 @@ def test_matches_fifo_model(rows, depth):
             elif valid:
                 stats["refused"] += 1
             for r in range(rows):
-                if current[r] is not None:
-                    got_current = ctx.get(dut.current[r].as_value())
-                    assert got_current == current[r], f"row {r} after {where}"
+                mask, values = current(ctx, dut, r)
+                if held[r] is not None:
+                    assert mask == split(held[r])[0], f"row {r} mask after {where}"
+                if before[r] is not None:
+                    assert values == split(before[r])[1], f"row {r} values after {where}"
 
     run(dut, bench)
     assert min(stats.values()) > 10, stats
@@ -108,20 +124,22 @@ def test_depth_1_cannot_refill_in_the_take_cycle():
         assert ctx.get(dut.i.ready) == 0  # a take this cycle does not free the slot yet
         await ctx.tick()  # cycle 1: taken, the write refused
         ctx.set(dut.take, 0)
-        assert ctx.get(dut.current[0].as_value()) == 0x111
+        assert ctx.get(dut.active[0]) == 0x1  # the mask from the cycle after the take
         assert ctx.get(dut.available) == 0
         assert ctx.get(dut.i.ready) == 1
         await ctx.tick()  # cycle 2: 0x222 written
         ctx.set(dut.i.valid, 0)
         assert ctx.get(dut.available) == 1
-        assert ctx.get(dut.current[0].as_value()) == 0x111  # still held, not overwritten
+        assert current(ctx, dut, 0) == (0x1, 0x11)  # the values a cycle later; not overwritten
         for _ in range(3):
             await ctx.tick()
-            assert ctx.get(dut.current[0].as_value()) == 0x111
+            assert current(ctx, dut, 0) == (0x1, 0x11)
         ctx.set(dut.take, 1)
         await ctx.tick()
         ctx.set(dut.take, 0)
-        assert ctx.get(dut.current[0].as_value()) == 0x222
+        assert current(ctx, dut, 0) == (0x2, 0x11)
+        await ctx.tick()
+        assert current(ctx, dut, 0) == (0x2, 0x22)
 
     run(dut, bench)
 
@@ -148,9 +166,10 @@ def test_slow_row_holds_the_queue():
             if ctx.get(dut.i.ready):
                 accepted.append(101 + cycle)
             await ctx.tick()
-            assert ctx.get(dut.current[1].as_value()) == 100
+            assert current(ctx, dut, 1) == split(100)
         # row 1 took 100 and holds D more untaken windows; nothing else got in
         assert accepted == list(range(100, 101 + depth))
-        assert ctx.get(dut.current[0].as_value()) == accepted[-1]
+        await ctx.tick()
+        assert current(ctx, dut, 0) == split(accepted[-1])
 
     run(dut, bench)
