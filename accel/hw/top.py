@@ -85,9 +85,13 @@ class Accelerator(wiring.Component):
 
         rows = []
         for r in range(R):
-            row = PERow(cfg, max_blocks=self._max_blocks)
+            # without weight skipping the rows run in lockstep and share row 0's pick
+            follower = r > 0 and not cfg.skip_weights
+            row = PERow(cfg, max_blocks=self._max_blocks, follower=follower)
             m.submodules[f"row{r}"] = row
             rows.append(row)
+            if follower:
+                m.d.comb += row.x_in.eq(rows[0].x_out)
             m.d.comb += [
                 row.available.eq(queue.available[r]),
                 row.rows.eq(queue.rows[r]),

@@ -60,18 +60,24 @@ class WindowQueue(wiring.Component):
             shape=entry["rows"].shape, depth=slots, init=[], attrs=distributed
         )
         write = values.write_port()
-        reads = [values.read_port(domain="comb") for _ in range(cfg.rows)]
+        # Without weight skipping the rows run in lockstep (same work, same takes): one
+        # read port serves them all, and its data fans out.
+        lockstep = not cfg.skip_weights
+        ports = 1 if lockstep else cfg.rows
+        reads = [values.read_port(domain="comb") for _ in range(ports)]
         if cfg.skip_acts:
             m.submodules.masks = masks = memory.Memory(
                 shape=unsigned(cfg.block), depth=slots, init=[], attrs=distributed
             )
             mask_write = masks.write_port()
-            mask_reads = [masks.read_port(domain="comb") for _ in range(cfg.rows)]
+            mask_reads = [masks.read_port(domain="comb") for _ in range(ports)]
             m.d.comb += [
                 mask_write.en.eq(write.en),
                 mask_write.addr.eq(write.addr),
                 mask_write.data.eq(self.i.payload.active),
-                self.active.as_value().eq(Cat(read.data for read in mask_reads)),
+                self.active.as_value().eq(
+                    Cat(mask_reads[0 if lockstep else r].data for r in range(cfg.rows))
+                ),
             ]
 
         def advance(ptr):
@@ -89,14 +95,18 @@ class WindowQueue(wiring.Component):
         # Whole-vector assignments of the per-row outputs: an event-driven simulator
         # resolves a vector assigned in parts anew, whole, on every change of any part.
         m.d.comb += self.available.eq(Cat(w != 0 for w in waiting))
-        for r, read in enumerate(reads):
+        for r in range(cfg.rows):
             read_ptr = Signal(range(slots), name=f"read_ptr{r}")
             current = Signal(range(slots), name=f"current{r}")  # the window row r took last
             take = self.take[r] & self.available[r]
             with m.If(take):
                 m.d.sync += [current.eq(read_ptr), read_ptr.eq(advance(read_ptr))]
-            m.d.sync += [waiting[r].eq(waiting[r] + write.en - take), read.addr.eq(current)]
-            if cfg.skip_acts:
-                m.d.comb += mask_reads[r].addr.eq(current)
-        m.d.comb += self.rows.as_value().eq(Cat(read.data for read in reads))
+            m.d.sync += waiting[r].eq(waiting[r] + write.en - take)
+            if r < ports:
+                m.d.sync += reads[r].addr.eq(current)
+                if cfg.skip_acts:
+                    m.d.comb += mask_reads[r].addr.eq(current)
+        m.d.comb += self.rows.as_value().eq(
+            Cat(reads[0 if lockstep else r].data for r in range(cfg.rows))
+        )
         return m
