@@ -89,4 +89,16 @@ def format_table(report: dict[str, Any]) -> str:
         f"{t['total_cycles'] / clock / 1e3:.3f} ms at {clock:g} MHz; "
         f"energy {t['energy_pj']['total'] / 1e6:,.1f} uJ ({e_ratio})"
     )
+    fpga = report.get("fpga_estimate")
+    if fpga:
+        share = fpga["share"]
+        err = fpga["model_error"]["lut"]["mean"]
+        lines.append(
+            f"FPGA estimate on {fpga['target']} (area model, weight memory "
+            f"{fpga['max_blocks']} blocks deep; LUT error {100 * err:.0f} % on held-out "
+            f"points): {fpga['lut']:,} logic cells ({100 * share['lut']:.0f} %), "
+            f"{fpga['ff']:,} FF ({100 * share['ff']:.0f} %), {fpga['dsp']} DSP "
+            f"({100 * share['dsp']:.0f} %), {fpga['bram']} block RAM "
+            f"({100 * share['bram']:.0f} %)" + ("" if fpga["fits"] else ": DOES NOT FIT")
+        )
     return "\n".join(lines)

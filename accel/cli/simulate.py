@@ -29,6 +29,15 @@ HELP = "simulate a network or one GEMM, sparse and dense"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_flags(p)
     add_workload_flags(p)
+    p.add_argument(
+        "--fpga",
+        default="ecp5-85k",
+        choices=["ecp5-25k", "ecp5-45k", "ecp5-85k", "none"],
+        metavar="TARGET",
+        help="estimate the array's LUT, FF, DSP and block RAM on this FPGA with the fitted "
+        "area model (ecp5-25k, ecp5-45k, ecp5-85k or none; default ecp5-85k; "
+        "`accel synth` measures it)",
+    )
 
 
 def _densities(args: argparse.Namespace):
@@ -263,6 +272,14 @@ def run(args: argparse.Namespace) -> int:
             "act_model": "each activation nonzero independently (ReLU-like)",
         }
     report = report_dict(config, result, workload, table)
+    if args.fpga != "none":
+        from ..fpga.area import estimate
+
+        depth = max(1, report["rtl_max_blocks"])
+        report["fpga_estimate"] = {
+            **estimate(config.array, max_blocks=depth, target=args.fpga),
+            "max_blocks": depth,
+        }
     emit(args, report, format_table(report))
     if args.plot:
         from ..plots import plot_report
