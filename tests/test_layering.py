@@ -43,9 +43,10 @@ def test_matplotlib_only_in_plots():
     assert users == ["plots.py"]
 
 
-def test_hardware_and_simulator_agree_on_the_mac_pipeline():
+def test_hardware_and_simulator_agree_on_the_pipelines():
     """Two copies of one fact (the packages never import each other): held equal here."""
     from accel.hw import timing
     from accel.perf import latency
 
     assert timing.MAC_PIPELINE == latency.MAC_PIPELINE
+    assert timing.OUTPUT_STAGES == latency.OUTPUT_PIPELINE

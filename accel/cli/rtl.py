@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             "weight_load_cycles_per_row_tile": f"rows x blocks = {config.array.rows} x blocks",
             "mac_pipeline_cycles": latency.MAC_PIPELINE,
             "output_capture_cycles": latency.OUTPUT_CAPTURE,
+            "output_pipeline_cycles": latency.OUTPUT_PIPELINE,
             "drain_cycles_per_tile": latency.drain_cycles(config.array),
             "documented_in": "docs/architecture.md",
         },

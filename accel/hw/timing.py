@@ -20,3 +20,7 @@ MAC_PIPELINE = SELECT + PICK + PE_STAGES
 EFFECTUAL_DELAY = SELECT + PICK + 1 + 1
 """From a MAC's issue to the row's registered count of effectual MACs (the PE's gate
 register, then the row's sum register)."""
+
+OUTPUT_STAGES = 2
+"""Registers between the output buffer and the results port (bias and ReLU, then
+requantisation): the last result leaves this many cycles after it left the buffer."""

@@ -116,17 +116,20 @@ class Accelerator(wiring.Component):
         held_bias = [Signal(signed(cfg.acc_bits), name=f"held_bias{r}") for r in range(R)]
         draining = Signal()
         drain_row = Signal(range(R))
-        sent = self.results.valid & self.results.ready
+        sent = stage.i.valid & stage.i.ready  # a row left the buffer for the output stage
         last_sent = sent & (drain_row == R - 1)
         buffer_free = ~draining | last_sent
+        leaves = self.results.valid & self.results.ready  # a result beat left the array
         m.d.comb += [
-            stage.acc.eq(held[0]),
-            stage.bias.eq(held_bias[0]),
+            stage.i.payload.acc.eq(held[0]),
+            stage.i.payload.bias.eq(held_bias[0]),
+            stage.i.valid.eq(draining),
             stage.relu.eq(self.relu),
             stage.requant.eq(self.requant),
             stage.shift.eq(self.shift),
-            self.results.payload.values.eq(stage.y),
-            self.results.valid.eq(draining),
+            self.results.payload.values.eq(stage.o.payload),
+            self.results.valid.eq(stage.o.valid),
+            stage.o.ready.eq(self.results.ready),
         ]
         with m.If(sent):
             m.d.sync += drain_row.eq(drain_row + 1)
@@ -185,6 +188,8 @@ class Accelerator(wiring.Component):
                     m.d.sync += [col_tile.eq(col_tile + 1), first_cycle.eq(1)]
                     m.next = "TILE"
             with m.State("FINISH"), m.If(last_sent):
+                m.next = "EMPTY"  # the last results are still in the output stage
+            with m.State("EMPTY"), m.If(leaves & ~stage.pending):
                 m.d.sync += self.done.eq(1)
                 m.next = "IDLE"
         m.d.comb += [
@@ -215,7 +220,7 @@ class Accelerator(wiring.Component):
             counters.lanes_effectual.eq(sum(row.effectual for row in rows)),
             counters.rows_busy.eq(busy_rows),
             counters.rows_idle.eq(Mux(compute, R - busy_rows, 0)),
-            counters.output_beat.eq(sent),
+            counters.output_beat.eq(leaves),
         ]
         for name in COUNTER_NAMES:
             m.d.comb += getattr(self, name).eq(getattr(counters, name))

@@ -6,7 +6,7 @@ explains each and the RTL must match them. A layer's core cycles are
     sum over row tiles of  weight_load_cycles
   + sum over tiles of      compute + MAC_PIPELINE + OUTPUT_CAPTURE       (first column tile)
                            max(compute + MAC_PIPELINE + OUTPUT_CAPTURE, drain_cycles) (others)
-  + drain_cycles                                              (the last tile's outputs)
+  + drain_cycles + OUTPUT_PIPELINE                            (the last tile's outputs)
 
 Weights are single-buffered (a row tile's load waits for the previous row tile's last
 tile); outputs are double-buffered (a tile's results drain while the next one computes,
@@ -24,6 +24,7 @@ from ..config import ArrayConfig
 __all__ = [
     "MAC_PIPELINE",
     "OUTPUT_CAPTURE",
+    "OUTPUT_PIPELINE",
     "weight_load_cycles",
     "drain_cycles",
     "core_cycles",
@@ -32,6 +33,10 @@ __all__ = [
 MAC_PIPELINE = 5
 """Select, pick, gated operand register, product register, accumulator: the last MAC of a
 tile lands five cycles after the row's last work cycle (``accel.hw.timing``)."""
+
+OUTPUT_PIPELINE = 2
+"""Bias and ReLU, then requantisation, registered: the last result leaves the array this
+many cycles after it left the output buffer (``accel.hw.timing.OUTPUT_STAGES``)."""
 
 OUTPUT_CAPTURE = 1
 """One cycle to copy the accumulators into the output buffer and clear them."""
@@ -53,4 +58,5 @@ def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, nb: int) -> int:
     period = tile_cycles.astype(np.int64) + (MAC_PIPELINE + OUTPUT_CAPTURE)
     first = period[..., 0].sum(dtype=np.int64)
     later = np.maximum(period[..., 1:], drain_cycles(cfg)).sum(dtype=np.int64)
-    return int(row_tiles * weight_load_cycles(cfg, nb) + first + later + drain_cycles(cfg))
+    tail = drain_cycles(cfg) + OUTPUT_PIPELINE  # the last tile's results, through the stage
+    return int(row_tiles * weight_load_cycles(cfg, nb) + first + later + tail)

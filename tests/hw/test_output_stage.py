@@ -1,7 +1,10 @@
 # amaranth: UnusedElaboratable=no
 """The hardware output stage against ``accel.golden.output_stage``, bit for bit.
 
-A few hand-worked values pin the rounding and saturation down independently of both.
+Beats go in as a stream with idle cycles and come out under random back-pressure, so the
+pipeline's stalls are exercised as well as its arithmetic; every case may change
+``relu``, ``requant`` and ``shift``, which travel with their beat. A few hand-worked
+values pin the rounding and saturation down independently of both.
 """
 
 from __future__ import annotations
@@ -27,25 +30,72 @@ def golden(cfg: ArrayConfig, accs, bias: int, relu: bool, shift: int | None) -> 
     return [int(v) for v in y[0]]
 
 
+def drive(dut: OutputStage, cols: int, cases, seed: int = 0) -> list[list[int]]:
+    """Push every case through the stream (idle inputs, random ``o.ready``); the results."""
+    rng = random.Random(seed)
+    got: list[list[int]] = []
+
+    async def bench(ctx):
+        k, cycles = 0, 0
+        while len(got) < len(cases):
+            offer = k < len(cases) and rng.random() < 0.8
+            if offer:
+                accs, bias, relu, shift = cases[k]
+                ctx.set(dut.i.payload.acc, accs)
+                ctx.set(dut.i.payload.bias, bias)
+                ctx.set(dut.relu, relu)
+                ctx.set(dut.requant, shift is not None)
+                ctx.set(dut.shift, shift or 0)
+            ctx.set(dut.i.valid, offer)
+            ready = rng.random() < 0.7
+            ctx.set(dut.o.ready, ready)
+            taken = offer and ctx.get(dut.i.ready)
+            if ctx.get(dut.o.valid) and ready:
+                got.append([ctx.get(dut.o.payload[c]) for c in range(cols)])
+            await ctx.tick()
+            k += taken
+            cycles += 1
+            assert cycles < 10 * len(cases) + 100, "the stage stopped moving"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
 def run_cases(a_bits: int, acc_bits: int, cols: int, cases) -> None:
     """``cases``: (accs, bias, relu, shift or None); every one against the golden model."""
     cfg = ArrayConfig(w_bits=2, a_bits=a_bits, acc_bits=acc_bits)
     dut = OutputStage(cols=cols, a_bits=a_bits, acc_bits=acc_bits)
+    got = drive(dut, cols, cases, seed=len(cases))
+    assert len(got) == len(cases)
+    for (accs, bias, relu, shift), y in zip(cases, got, strict=True):
+        assert y == golden(cfg, accs, bias, relu, shift), (
+            f"acc={accs} bias={bias} relu={relu} shift={shift}"
+        )
+
+
+def test_two_cycles_of_latency_and_full_throughput():
+    """With ``o.ready`` high a beat leaves two cycles after it entered, one per cycle."""
+    dut = OutputStage(cols=1, a_bits=8, acc_bits=16)
+    seen = []
 
     async def bench(ctx):
-        for accs, bias, relu, shift in cases:
-            ctx.set(dut.acc, accs)
-            ctx.set(dut.bias, bias)
-            ctx.set(dut.relu, relu)
-            ctx.set(dut.requant, shift is not None)
-            ctx.set(dut.shift, shift or 0)
-            got = [ctx.get(dut.y[c]) for c in range(cols)]
-            expect = golden(cfg, accs, bias, relu, shift)
-            assert got == expect, f"acc={accs} bias={bias} relu={relu} shift={shift}"
+        ctx.set(dut.o.ready, 1)
+        for cycle in range(8):
+            ctx.set(dut.i.valid, cycle < 4)
+            ctx.set(dut.i.payload.acc, [cycle + 10])
+            assert ctx.get(dut.i.ready)
+            if ctx.get(dut.o.valid):
+                seen.append((cycle, ctx.get(dut.o.payload[0])))
+            await ctx.tick()
 
     sim = Simulator(dut)
+    sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+    assert seen == [(2, 10), (3, 11), (4, 12), (5, 13)]
 
 
 def chunks(values, n: int):
@@ -154,18 +204,7 @@ def test_exhaustive_tiny():
 )
 def test_hand_worked(acc, bias, relu, shift, expect):
     dut = OutputStage(cols=1, a_bits=8, acc_bits=16)
-
-    async def bench(ctx):
-        ctx.set(dut.acc, [acc])
-        ctx.set(dut.bias, bias)
-        ctx.set(dut.relu, relu)
-        ctx.set(dut.requant, shift is not None)
-        ctx.set(dut.shift, shift or 0)
-        assert ctx.get(dut.y[0]) == expect
-
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
+    assert drive(dut, 1, [([acc], bias, relu, shift)]) == [[expect]]
     cfg = ArrayConfig(a_bits=8, acc_bits=16)
     assert golden(cfg, [acc], bias, relu, shift) == [expect]  # and the model agrees
 

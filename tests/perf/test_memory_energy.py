@@ -347,6 +347,7 @@ def test_fixed_latency_parts():
     assert latency.weight_load_cycles(cfg, 5) == 4 * 5
     assert latency.drain_cycles(cfg) == 4
     assert latency.MAC_PIPELINE + latency.OUTPUT_CAPTURE == 6
+    assert latency.OUTPUT_PIPELINE == 2
 
 
 def test_core_cycles_by_hand():
@@ -356,16 +357,16 @@ def test_core_cycles_by_hand():
     load = 2 * (4 * 3)  # each row tile loads R x nb records
     # c + 6 (MAC pipeline 5, capture 1) for a row tile's first tile, else max(c + 6, R = 4)
     periods = [16, 7, 11, 8, 26, 9]
-    drain = 4  # the last tile's outputs
+    drain = 4 + 2  # the last tile's outputs, through the 2-stage output pipeline
     assert sum(periods) == 77
-    assert latency.core_cycles(cfg, tiles, nb) == load + 77 + drain == 105
+    assert latency.core_cycles(cfg, tiles, nb) == load + 77 + drain == 107
 
 
 def test_core_cycles_counts_row_tiles_of_every_group():
     cfg = ArrayConfig(rows=16, cols=8)
     tiles = np.full((3, 2, 1), 7)  # 3 groups x 2 row tiles, one tiny tile each
     # the first tile of a row tile never waits for a drain: it ended during the load
-    assert latency.core_cycles(cfg, tiles, 1) == 6 * 16 + 6 * (7 + 6) + 16
+    assert latency.core_cycles(cfg, tiles, 1) == 6 * 16 + 6 * (7 + 6) + 16 + 2
 
 
 def test_dense_layer_core_cycles_end_to_end():
@@ -376,5 +377,5 @@ def test_dense_layer_core_cycles_end_to_end():
     ap = act_pattern(np.ones((32, 8), np.int64), 16, 4)
     res = simulate_layer(Config(array), layer, wp, ap)
     assert res.sparse.compute_cycles == 4 * 33
-    # 2 row tiles x R x nb + 4 tiles x (33 + 6) + R (33 + 6 > R: no drain waits)
-    assert res.sparse.core_cycles == 2 * 4 * 2 + 4 * 39 + 4
+    # 2 row tiles x R x nb + 4 tiles x (33 + 6) + R + 2 (33 + 6 > R: no drain waits)
+    assert res.sparse.core_cycles == 2 * 4 * 2 + 4 * 39 + 4 + 2
