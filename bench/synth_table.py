@@ -57,6 +57,7 @@ def grid() -> list[dict]:
                 block=16,
                 queue_depth=4,
                 pnr=(r, c) in ((4, 4), (8, 8)),
+                freq=150.0 if (r, c) == (8, 8) else 125.0,  # issue 8's 8x8 target
             )
         )
     for b in (8, 32):
@@ -75,7 +76,6 @@ def grid() -> list[dict]:
                 queue_depth=4,
                 skip_weights=False,
                 skip_acts=False,
-                pnr=(r, c) == (8, 8),
             )
         )
     pts.append(
@@ -93,6 +93,19 @@ def grid() -> list[dict]:
             cols=2,
             block=8,
             queue_depth=2,
+            target="ice40-up5k",
+            freq=24.0,
+            max_blocks=16,
+            pnr=True,
+        )
+    )
+    pts.append(
+        point(
+            "4x2 b4 d1 ice40",
+            rows=4,
+            cols=2,
+            block=4,
+            queue_depth=1,
             target="ice40-up5k",
             freq=24.0,
             max_blocks=16,
@@ -196,7 +209,7 @@ def table(rows: list[dict]) -> str:
             f"{c['lutram']:>6,} {r.get('core_logic_cells', 0):>7,} {c['ff']:>6,} "
             f"{c['dsp']:>4} {c['bram']:>4} "
             f"{(f'{placed:,}' if placed else '-'):>7} {(f'{fmax:.1f}' if fmax else '-'):>6} "
-            f"{r['elapsed_s']:>5.0f}s"
+            f"{sum(r['wall'].values()):>5.0f}s"  # the tools' own time, even when cached
         )
     dense = {r["name"].removesuffix(" dense"): r for r in rows if r["name"].endswith("dense")}
     for name, d in dense.items():
@@ -222,15 +235,49 @@ def save(row: dict) -> list[dict]:
     return rows
 
 
+def markdown(rows: list[dict]) -> str:
+    """The table for the README: one line a point, the figures as measured."""
+    out = [
+        "| point | target | LUT4 | carry | LUT RAM | logic cells | FF | DSP | BRAM "
+        "| placed cells | Fmax MHz | tool time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        c = r["core"]
+        placed = r["placed"]["lut"] if r.get("placed") else None
+        cells = f"{r['core_logic_cells']:,}" if "core_logic_cells" in r else "-"
+        if placed:
+            shown = f"{placed['used']:,} ({100 * placed['used'] / placed['available']:.0f} %)"
+        elif r["short"]:
+            shown = "does not fit: " + ", ".join(
+                f"{k} {v['needed']:,} > {v['available']:,}" for k, v in r["short"].items()
+            )
+        else:
+            shown = "-"
+        fmax = f"{r['fmax']['clk']['achieved']:.1f}" if r.get("fmax") else "-"
+        out.append(
+            f"| {r['name']} | {r['target']} | {c['lut']:,} | {c['carry']:,} | {c['lutram']:,} "
+            f"| {cells} | {c['ff']:,} | {c['dsp']} | {c['bram']} | {shown} | {fmax} "
+            f"| {sum(r['wall'].values()):.0f} s |"
+        )
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="run only points whose name contains this")
+    ap.add_argument("--skip", action="append", default=[], help="skip points containing this")
     ap.add_argument("--fit", action="store_true", help="fit and write the area model")
+    ap.add_argument("--markdown", action="store_true", help="print the README's table too")
     args = ap.parse_args()
     rows = json.loads(POINTS.read_text()) if POINTS.exists() else []
     done = {r["name"] for r in rows}
     todo = [
-        p for p in grid() if p["name"] not in done and (not args.only or args.only in p["name"])
+        p
+        for p in grid()
+        if p["name"] not in done
+        and (not args.only or args.only in p["name"])
+        and not any(s in p["name"] for s in args.skip)
     ]
     todo.sort(key=cost)  # cheap points first: a table and a fit early, big points last
     for k, p in enumerate(todo, 1):
@@ -243,6 +290,8 @@ def main() -> int:
         row = measure(p, lambda s: print(f"    {s}", file=sys.stderr, flush=True))
         rows = save(row)
     print(table(rows))
+    if args.markdown:
+        print(markdown(rows))
     if args.fit:
         model = fit(rows)
         area.MODEL_FILE.write_text(json.dumps(model, indent=1) + "\n")
