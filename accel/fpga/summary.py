@@ -7,7 +7,7 @@ from typing import Any
 __all__ = ["format_report", "verdict"]
 
 _LABELS = {
-    "lut": "LUT4",
+    "lut": "LUT4 [1]",
     "ff": "flip-flops",
     "carry": "carry cells",
     "dsp": "DSP",
@@ -53,6 +53,10 @@ def format_report(result: dict[str, Any], title: str) -> str:
             if avail
             else f"{label:<12} {c:>8,} {h:>8,} {shown} {'-':>8} {use:>8}"
         )
+    lines.append(
+        "[1] core and harness: LUT4 cells; placed: every LUT site used (LUT4s, two per "
+        "carry cell, six per 16x4 LUT RAM)"
+    )
     lines.append("")
     if result["short"]:
         for res, s in result["short"].items():
