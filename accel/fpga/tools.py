@@ -36,6 +36,8 @@ _PHASE = re.compile(
     r"Checksum|Iter|Max frequency|Program finished).*|\s*\d+ \|.*)$"
 )
 
+_ROUTER = re.compile(r"^Info:\s+\d+ \|[^|]*\|[^|]*\|\s*(\d+)\s*\|")
+
 
 def find_tool(name: str) -> str:
     """The console script beside this interpreter (the venv's), else on PATH."""
@@ -70,6 +72,9 @@ def _last_phase(log: Path, offset: int) -> tuple[str | None, int]:
     for raw in chunk.decode("utf-8", "replace").splitlines():
         if _PHASE.match(raw):
             phase = raw.strip()
+    router = _ROUTER.match(phase or "")
+    if router:  # nextpnr's router table: iteration | ... | arcs still to route | times
+        phase = f"routing, {int(router.group(1)):,} arcs left"
     return phase, offset + len(chunk)
 
 

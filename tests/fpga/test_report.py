@@ -89,3 +89,17 @@ def test_read_json_names_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(AccelError, match="report.json: cannot read the nextpnr report"):
         rp.read_json(bad, "nextpnr report")
+
+
+def test_progress_names_the_phase(tmp_path):
+    from accel.fpga.tools import _last_phase
+
+    log = tmp_path / "nextpnr.log"
+    log.write_text(
+        "Info: Running simulated annealing placer for refinement.\n"
+        "Info:     415000 |    78097     335745 |  267   729 |     73903|       2.71    1070.21|\n"
+    )
+    phase, offset = _last_phase(log, 0)
+    assert phase == "routing, 73,903 arcs left" and offset == log.stat().st_size
+    log.write_text("6.46.15.5. Executing ABC9.\n")
+    assert _last_phase(log, 0)[0] == "6.46.15.5. Executing ABC9."
