@@ -1,7 +1,8 @@
 """``accel synth``: the array's Verilog through Yosys and nextpnr, for an FPGA target.
 
-Exit codes: 0 when the design fits and meets the frequency, 1 when it does not fit or
-misses the frequency (the report says by how much), 2 for bad input or a tool failure.
+Exit codes: 0 when the design fits (and, when placed and routed, meets the frequency), 1
+when it does not fit or misses the frequency (the report says by how much), 2 for bad
+input or a tool failure.
 """
 
 from __future__ import annotations
@@ -62,14 +63,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no table, no progress")
 
 
+def _made_by_synth(marker: Path) -> bool:
+    """True if ``marker`` is a report of ``accel synth`` (not of another subcommand)."""
+    from ..outputs import TOOL_MARK
+
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("tool") == TOOL_MARK and "flow_version" in data
+
+
 def _check_out_dir(path: Path, force: bool) -> None:
     """The folder must be new, empty or one that accel synth made (it holds its report)."""
     from ..fpga.flow import MARKER
-    from ..outputs import is_ours
 
     if path.exists() and not path.is_dir():
         raise AccelError(f"--out {path}: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not force and not is_ours(path / MARKER):
+    if path.is_dir() and any(path.iterdir()) and not force and not _made_by_synth(path / MARKER):
         raise AccelError(
             f"--out {path}: folder is not empty and was not written by accel synth; "
             "choose another folder or pass --force"
@@ -101,8 +112,8 @@ def _title(cfg, target, opts) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fpga.flow import MARKER, SynthOptions, cache_dir, synthesize
-    from ..fpga.summary import format_report, verdict
+    from ..fpga.flow import MARKER, SynthOptions, synthesize
+    from ..fpga.summary import format_report
     from ..fpga.targets import get_target
     from ..hw.verilog import generate, ports
     from ..outputs import check_writable, write_text
@@ -127,12 +138,9 @@ def run(args: argparse.Namespace) -> int:
         raise AccelError("--out needs a folder, not an empty string")
     if args.json and args.json != "-":
         check_writable(args.json, args.force, "--json")
-    tag = (
-        f"{target.name}-{cfg.rows}x{cfg.cols}-b{cfg.block}-d{cfg.queue_depth}-l{cfg.lanes}"
-        f"-w{int(cfg.skip_weights)}a{int(cfg.skip_acts)}-m{args.max_blocks}"
-    )
-    workdir = Path(args.out) if args.out else cache_dir() / "work" / tag
-    _check_out_dir(workdir, args.force or not args.out)
+    workdir = Path(args.out) if args.out else None
+    if workdir is not None:
+        _check_out_dir(workdir, args.force)
 
     def progress(text: str) -> None:
         if not args.quiet:
@@ -152,9 +160,9 @@ def run(args: argparse.Namespace) -> int:
     result["config"] = config.to_dict()["array"]
     result["max_blocks"] = args.max_blocks
     result["multipliers"] = cfg.rows * cfg.cols * cfg.lanes
-    result["workdir"] = str(workdir)
     report = json.dumps(result, indent=1) + "\n"
-    write_text(workdir / MARKER, report)
+    if workdir is not None:
+        write_text(workdir / MARKER, report)
     table = format_report(result, _title(cfg, target, opts))
     if args.json == "-":
         sys.stdout.write(report)
@@ -163,9 +171,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.quiet:
             print(table)
-            print(f"files in {workdir}")
+            where = result["workdir"]
+            print(
+                f"tool files in {where} (the cached run's)"
+                if result["cached"]
+                else f"files in {where}"
+            )
         if args.json:
             write_text(Path(args.json), report)
             if not args.quiet:
                 print(f"wrote {args.json}")
-    return 0 if verdict(result) == "fits and meets the frequency" else 1
+    return 1 if not result["fits"] or result["met"] is False else 0

@@ -91,7 +91,11 @@ def run_tool(
     cmd = [find_tool(args[0]), *args[1:]]
     start = time.monotonic()
     log_path = cwd / log
-    with log_path.open("wb") as out:
+    try:
+        out = log_path.open("wb")
+    except OSError as err:
+        raise AccelError(f"{log_path}: cannot write the tool's log: {err.strerror}") from None
+    with out:
         try:
             proc = subprocess.Popen(
                 cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

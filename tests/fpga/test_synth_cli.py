@@ -54,3 +54,22 @@ def test_refuses_to_replace_a_users_json(tmp_path, capsys):
     assert run(["synth", "--rows", "2", "--cols", "2", "--json", str(report)]) == 2
     assert "was not written by accel" in capsys.readouterr().err
     assert report.read_text() == '{"mine": true}'
+
+
+def test_refuses_a_folder_with_another_commands_report(tmp_path, capsys):
+    """A folder holding ``synth.json`` from ``accel simulate --json`` is not synth's."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "synth.json").write_text('{"tool": "accel", "layers": []}')
+    (out / "core.v").write_text("// mine\n")
+    assert run(["synth", "--rows", "2", "--cols", "2", "--out", str(out)]) == 2
+    assert "was not written by accel synth" in capsys.readouterr().err
+    assert (out / "core.v").read_text() == "// mine\n"
+
+
+def test_unwritable_out_folder_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert run(["synth", "--rows", "2", "--cols", "2", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create the folder" in err and "Traceback" not in err

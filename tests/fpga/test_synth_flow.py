@@ -7,6 +7,9 @@ later call reuses.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from accel.config import ArrayConfig
@@ -57,3 +60,33 @@ def test_small_array_on_ecp5_and_ice40(tmp_path, private_cache):
         again = synthesize(text, "accel_top", plist, opts, workdir=tmp_path / name)
         assert again["cached"] and again["fmax"] == result["fmax"]
     assert len(list(private_cache.glob("*.json"))) == 2
+
+
+def test_cli_synthesis_only_exits_0_when_it_fits(tmp_path, private_cache):
+    from accel.cli import main
+
+    report = tmp_path / "r.json"
+    argv = [
+        "synth",
+        "--rows",
+        "2",
+        "--cols",
+        "2",
+        "--block",
+        "4",
+        "--queue-depth",
+        "1",
+        "--max-blocks",
+        "4",
+        "--target",
+        "ecp5-25k",
+        "--no-pnr",
+        "--quiet",
+    ]
+    assert main([*argv, "--json", str(report)]) == 0
+    got = json.loads(report.read_text())
+    assert got["fits"] and got["placed"] is None and got["fmax"] is None
+    assert got["core"]["resources"]["dsp"] == got["multipliers"] == 4
+    assert Path(got["workdir"]).parent == private_cache / "work"  # a folder per result
+    assert main([*argv, "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["cached"]
