@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from accel.config import ArrayConfig
-from accel.fpga import area
+from accel.fpga import area, report
 from accel.fpga.flow import SynthOptions, cache_dir, synthesize
 from accel.fpga.targets import get_target
 from accel.hw.verilog import generate, ports
@@ -86,44 +86,26 @@ def grid() -> list[dict]:
     )
     pts.append(point("8x4 b8 d2", rows=8, cols=4, block=8, queue_depth=2))
     pts.append(point("2x8 b32 d3 l2", rows=2, cols=8, block=32, queue_depth=3, lanes=2))
-    pts.append(
-        point(
-            "4x2 b8 d2 ice40",
-            rows=4,
-            cols=2,
-            block=8,
-            queue_depth=2,
-            target="ice40-up5k",
-            freq=24.0,
-            max_blocks=16,
-            pnr=True,
+    for b, d in ((8, 2), (4, 1)):  # the larger does not fit the UP5K, the smaller does
+        pts.append(
+            point(
+                f"4x2 b{b} d{d} ice40",
+                rows=4,
+                cols=2,
+                block=b,
+                queue_depth=d,
+                target="ice40-up5k",
+                freq=24.0,
+                max_blocks=16,
+                pnr=True,
+            )
         )
-    )
-    pts.append(
-        point(
-            "4x2 b4 d1 ice40",
-            rows=4,
-            cols=2,
-            block=4,
-            queue_depth=1,
-            target="ice40-up5k",
-            freq=24.0,
-            max_blocks=16,
-            pnr=True,
-        )
-    )
     return pts
 
 
 def cost(p: dict) -> int:
     c = p["config"]
     return c["rows"] * c["cols"] * c["block"] * c.get("lanes", 1) * (8 if p["pnr"] else 1)
-
-
-def core_logic_cells(cells: dict[str, int]) -> int:
-    """What the core takes of ECP5's logic cells: a LUT4 one, a carry cell two, a 16x4
-    LUT RAM six (four as RAM, two for its write port)."""
-    return cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 6 * cells.get("TRELLIS_DPR16X4", 0)
 
 
 def measure(p: dict, progress) -> dict:
@@ -151,7 +133,8 @@ def measure(p: dict, progress) -> dict:
         "tools": res["tools"],
     }
     if target.family == "ecp5":
-        row["core_logic_cells"] = core_logic_cells(res["core"]["cells"])
+        # logic cells the core takes: a LUT4 one, a carry cell two, a 16x4 LUT RAM six
+        row["core_logic_cells"] = report.logic_cells(res["core"]["cells"], target)
     return row
 
 
