@@ -83,6 +83,12 @@ def format_table(report: dict[str, Any]) -> str:
         e_ratio = f"{e_dense / e_sparse:.2f}x less than dense"
     else:  # skipping saves nothing and its bookkeeping costs a little
         e_ratio = f"{e_sparse / e_dense:.2f}x more than dense"
+    balanced = report["layers"][0]["balance"] if report["layers"] else "none"
+    lines.append(
+        f"row balancing {balanced}: utilisation {t['utilisation']:.2f} "
+        f"(unbalanced {t['unbalanced_utilisation']:.2f}), compute cycles "
+        f"{t['compute_cycles']:,} (unbalanced {t['unbalanced_compute_cycles']:,})"
+    )
     lines.append(
         f"compute cycles {t['compute_cycles']:,} (dense {t['dense_compute_cycles']:,}, "
         f"{t['compute_speedup']:.2f}x); total {t['total_cycles']:,} cycles = "

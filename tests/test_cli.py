@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from accel.balance import balance_rows, permute_pattern
 from accel.cli import main
 from accel.config import ArrayConfig
 from accel.encode import act_pattern, weight_pattern
@@ -415,9 +416,14 @@ def test_simulate_gemm_json_matches_the_schedule(files, capsys):
     assert layer["act_density"] == np.count_nonzero(X) / X.size
 
     cfg = ArrayConfig(rows=4, cols=4, block=8)
-    expect = schedule(cfg, weight_pattern(W, 8), act_pattern(X, 8, 4))
+    wp = weight_pattern(W, 8)
+    balanced = permute_pattern(wp, balance_rows(cfg, wp, "auto"))  # the default pass
+    expect = schedule(cfg, balanced, act_pattern(X, 8, 4))
+    assert layer["balance"] == "auto"
     assert layer["compute_cycles"] == expect.compute_cycles
     assert layer["counters"] == expect.counters.as_dict()
+    plain = schedule(cfg, wp, act_pattern(X, 8, 4))
+    assert layer["unbalanced_compute_cycles"] == plain.compute_cycles
     dense = schedule(cfg.as_dense(), weight_pattern(W, 8), act_pattern(X, 8, 4))
     assert layer["dense_compute_cycles"] == dense.compute_cycles
     assert report["totals"]["compute_cycles"] == expect.compute_cycles

@@ -139,7 +139,21 @@ def add_workload_flags(p: argparse.ArgumentParser, curve: bool = False) -> None:
         help="fraction of nonzero activations (default 1.0)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the sparsity generators")
+    add_balance_flag(p)
     add_output_flags(p, "write PNG plots into DIR")
+
+
+def add_balance_flag(p: argparse.ArgumentParser) -> None:
+    from ..balance import BALANCE_METHODS, DEFAULT_BALANCE
+
+    p.add_argument(
+        "--balance",
+        default=DEFAULT_BALANCE,
+        choices=BALANCE_METHODS,
+        help="row balancing before tiling (output channels permuted, results put back): "
+        "none, sort (by nonzeros), swap (sorted, then exchanges between neighbouring tiles "
+        "timed by the contract), auto (the faster of none and sort; default)",
+    )
 
 
 def add_output_flags(p: argparse.ArgumentParser, plot_help: str) -> None:

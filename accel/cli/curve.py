@@ -64,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
     for i, dens in enumerate(densities):
         progress(i, len(densities), f"density {dens:g}")
         res = simulate_network(
-            config, layers, WeightSparsity(base.pattern, dens), act, args.seed, table
+            config,
+            layers,
+            WeightSparsity(base.pattern, dens),
+            act,
+            args.seed,
+            table,
+            balance=args.balance,
         )
         t = res.totals()
         points.append(

@@ -78,7 +78,9 @@ def _simulate_onnx(args: argparse.Namespace, config: Config, table: Any):
     model = load_onnx(args.onnx, None if data is None else data.shape)
     progress = Progress(f"simulating {Path(args.onnx).name}", not args.quiet)
     results = [
-        simulate_layer(config, p.item.layer, p.weights, p.acts, table, p.output_density)
+        simulate_layer(
+            config, p.item.layer, p.weights, p.acts, table, p.output_density, args.balance
+        )
         for p in layer_patterns(model, config.array, act, args.seed, data, progress)
     ]
     shapes = {name: list(shape) for name, shape in model.inputs.items()}
@@ -149,7 +151,9 @@ def _simulate_safetensors(args: argparse.Namespace, config: Config, table: Any):
     name = "all-MiniLM-L6-v2" if minilm else path.stem
     progress = Progress(f"simulating {name}", not args.quiet)
     results = [
-        simulate_layer(config, p.item.layer, p.weights, p.acts, table, p.output_density)
+        simulate_layer(
+            config, p.item.layer, p.weights, p.acts, table, p.output_density, args.balance
+        )
         for p in bw.layer_patterns(gemms, config.array, act, args.seed, acts, progress)
     ]
     c = model.config
@@ -247,9 +251,8 @@ def run(args: argparse.Namespace) -> int:
             name=Path(args.gemm).stem, M=W.shape[0], K=W.shape[1], N=X.shape[1], kind="gemm"
         )
         Y = gemm(W, X, config.array)
-        res = simulate_arrays(
-            config, layer, W, X, table, output_density=float(np.count_nonzero(Y)) / Y.size
-        )
+        density = float(np.count_nonzero(Y)) / Y.size
+        res = simulate_arrays(config, layer, W, X, table, density, args.balance)
         result = NetworkResult([res])
         workload = {
             "name": layer.name,
@@ -261,7 +264,9 @@ def run(args: argparse.Namespace) -> int:
         weights, act = _densities(args)
         layers = network_layers(args)
         progress = Progress(f"simulating {args.network}", not args.quiet)
-        result = simulate_network(config, layers, weights, act, args.seed, table, progress)
+        result = simulate_network(
+            config, layers, weights, act, args.seed, table, progress, args.balance
+        )
         workload = {
             "name": args.network,
             **network_params(args),

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AccelError
-from .common import add_config_flags, make_dir, resolve_config
+from .common import add_balance_flag, add_config_flags, make_dir, resolve_config
 
 NAME = "verify"
 HELP = (
@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relu", action="store_true", help="apply ReLU in the output stage")
     p.add_argument("--shift", type=int, metavar="S", help="requantise: shift right by S")
     p.add_argument("--seed", type=int, default=0, help="testbench seed")
+    add_balance_flag(p)
     p.add_argument("--waves", metavar="DIR", help="write waveforms (FST or VCD) into DIR")
     p.add_argument("--force", action="store_true", help="replace wave files already in DIR")
 
@@ -86,7 +87,15 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     built = build(cfg, args.sim, _cache_dir(), max_blocks=max_blocks, waves=bool(waves))
-    case = Case(Path(args.gemm).stem, W, X, bias=bias, relu=args.relu, shift=args.shift)
+    case = Case(
+        Path(args.gemm).stem,
+        W,
+        X,
+        bias=bias,
+        relu=args.relu,
+        shift=args.shift,
+        balance=args.balance,
+    )
     print(f"running {W.shape[0]}x{W.shape[1]}x{X.shape[1]} on {args.sim} ...", file=sys.stderr)
     (verdict,) = run_cases(built, [case], waves=bool(waves), seed=args.seed)
     if waves:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..balance import DEFAULT_BALANCE
 from ..config import ArrayConfig
 from ..errors import AccelError
 
@@ -42,6 +43,7 @@ class Case:
     bias: np.ndarray | None = None
     relu: bool = False
     shift: int | None = None
+    balance: str = DEFAULT_BALANCE  # the row-balancing pass the driver and simulator apply
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,9 @@ def run_cases(
         arrays[f"W{i}"], arrays[f"X{i}"] = np.asarray(case.W), np.asarray(case.X)
         if case.bias is not None:
             arrays[f"b{i}"] = np.asarray(case.bias)
-        meta_cases.append({"name": case.name, "relu": case.relu, "shift": case.shift})
+        meta_cases.append(
+            {"name": case.name, "relu": case.relu, "shift": case.shift, "balance": case.balance}
+        )
     np.savez(str(stem) + ".npz", **arrays)
     meta = {
         "config": asdict(built.config),

@@ -189,6 +189,7 @@ def check_case(
         Layer(case["name"], G * Wg.shape[1], Wg.shape[2], Xg.shape[2], groups=G),
         Wg,
         Xg,
+        balance=case["balance"],
     )
     sim_counters = res.sparse.counters.as_dict()
     mismatch = first_mismatch(got, expect)
@@ -240,6 +241,7 @@ async def run_layers(dut: Any) -> None:
             relu=case["relu"],
             shift=case["shift"],
             max_blocks=meta["max_blocks"],
+            balance=case["balance"],
         )
         run = await tb.run(prog)
         verdicts.append(check_case(cfg, case, run, prog, timed))

@@ -8,6 +8,10 @@ Order: for every row tile (group by group, then ``ceil(Mg / rows)`` row tiles), 
 ``rows x blocks`` weight beats (row-major: row 0's blocks, then row 1's), then for every
 column tile (``ceil(N / cols)``) its ``blocks`` windows; results come out ``rows`` beats
 per tile in the same tile order. Edge tiles and the last block are zero-padded.
+
+Row balancing (``accel.balance``) is the driver's job: it permutes each group's output
+channels (weights and bias) before tiling, exactly as the simulator does, and
+``Program.decode`` puts the result rows back in the layer's order. The array never knows.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..balance import DEFAULT_BALANCE, balance_rows
 from ..config import ArrayConfig
 from ..encode import blocks as count_blocks
+from ..encode import weight_pattern
 from ..errors import AccelError
 from ..golden import as_operand
 from .layouts import output_beat, weight_beat, window_beat
@@ -55,6 +61,7 @@ class Program:
     groups: int
     rows_per_group: int
     N: int
+    perm: np.ndarray  # [G, Mg]: array row position i of group g computes channel perm[g, i]
 
     @property
     def result_beats(self) -> int:
@@ -88,7 +95,9 @@ class Program:
                         for c in range(C):
                             Y[g, tm * R + r, tn * C + c] = _to_signed(beat >> (c * n), n)
         Y = Y[:, : self.rows_per_group, : self.N]
-        return Y[0] if self.groups == 1 else Y
+        out = np.empty_like(Y)
+        np.put_along_axis(out, self.perm[:, :, None], Y, axis=1)  # the layer's row order
+        return out[0] if self.groups == 1 else out
 
 
 def program(
@@ -100,11 +109,13 @@ def program(
     relu: bool = False,
     shift: int | None = None,
     max_blocks: int | None = None,
+    balance: str = DEFAULT_BALANCE,
 ) -> Program:
     """Beats for ``Y = W . X`` (``W [M, K]`` or ``[G, Mg, K]``, ``X [K, N]`` or ``[G, K, N]``).
 
     ``bias [M]`` (or ``[G, Mg]``), ``relu`` and ``shift`` (requantise when given) select
-    the output stage, as in :func:`accel.golden.output_stage`.
+    the output stage, as in :func:`accel.golden.output_stage`. ``balance`` is the
+    row-balancing pass, the same as the simulator's (``accel.balance``).
     """
     W = as_operand("W", W, cfg.w_bits)  # the same checks as the golden model's
     X = as_operand("X", X, cfg.a_bits)
@@ -129,6 +140,9 @@ def program(
         raise AccelError(f"K={K} needs {nb} blocks, the hardware holds max_blocks={max_blocks}")
     ntm, ntn = -(-Mg // R), -(-N // C)
     b = np.zeros((G, Mg), np.int64) if bias is None else np.asarray(bias, np.int64).reshape(G, Mg)
+    perm = balance_rows(cfg, weight_pattern(W, B), balance)
+    W = np.take_along_axis(W, perm[:, :, None], axis=1)
+    b = np.take_along_axis(b, perm, axis=1)
 
     Wp = np.zeros((G, ntm * R, nb * B), dtype=np.int64)
     Wp[:, :Mg, :K] = W
@@ -178,4 +192,5 @@ def program(
         groups=G,
         rows_per_group=Mg,
         N=N,
+        perm=perm,
     )

@@ -35,9 +35,14 @@ class PERow(wiring.Component):
     The weight record is read ahead into a register, so the first work cycle starts
     from flip-flops, not from the block RAM's output.
 
-    Ports: ``load`` / ``load_en`` / ``load_addr`` write a record, ``bias`` / ``bias_en``
-    the row's bias; ``available`` / ``take`` face the queue, ``active`` (the mask of the
-    window taken last) and ``rows`` (its values, one cycle later) come from it; ``run``
+    The weights are double-buffered: the memory holds two banks of ``max_blocks`` records,
+    and two bias registers, so the next row tile loads into one (``load_bank``) while the
+    current one computes from the other (``bank``).
+
+    Ports: ``load`` / ``load_en`` / ``load_addr`` / ``load_bank`` write a record, ``bias``
+    / ``bias_en`` the row's bias into ``load_bank``; ``bias_value`` is ``bank``'s bias;
+    ``available`` / ``take`` face the queue, ``active`` (the mask of the window taken last)
+    and ``rows`` (its values, one cycle later) come from it; ``run``
     low restarts the block count (between tiles); ``blocks`` per tile; ``done`` when all
     blocks were worked; ``busy`` in work cycles; ``issued`` counts this cycle's lanes (the
     MACs of each PE column); ``effectual`` the MACs with both operands nonzero,
@@ -67,6 +72,8 @@ class PERow(wiring.Component):
                 "load": In(weight_record(cfg)),
                 "load_en": In(1),
                 "load_addr": In(range(max_blocks)),
+                "load_bank": In(1),
+                "bank": In(1),
                 "bias": In(signed(cfg.acc_bits)),
                 "bias_en": In(1),
                 "bias_value": Out(signed(cfg.acc_bits)),
@@ -91,15 +98,26 @@ class PERow(wiring.Component):
         m = Module()
 
         record = weight_record(cfg)
-        m.submodules.memory = mem = memory.Memory(shape=record, depth=self._max_blocks, init=[])
+        depth = self._max_blocks
+        m.submodules.memory = mem = memory.Memory(shape=record, depth=2 * depth, init=[])
         write, read = mem.write_port(), mem.read_port()
+
+        def address(block: Value, bank: Value) -> Value:
+            """Bank 1 above bank 0: a concatenation when the depth is a power of two."""
+            if depth & (depth - 1) == 0:
+                return Cat(block[: (depth - 1).bit_length()], bank)
+            return block + Mux(bank, depth, 0)
+
         m.d.comb += [
-            write.addr.eq(self.load_addr),
+            write.addr.eq(address(self.load_addr, self.load_bank)),
             write.data.eq(self.load),
             write.en.eq(self.load_en),
         ]
-        with m.If(self.bias_en):
-            m.d.sync += self.bias_value.eq(self.bias)
+        biases = [Signal(signed(cfg.acc_bits), name=f"bias{i}") for i in range(2)]
+        for i, held in enumerate(biases):
+            with m.If(self.bias_en & (self.load_bank == i)):
+                m.d.sync += held.eq(self.bias)
+        m.d.comb += self.bias_value.eq(Mux(self.bank, biases[1], biases[0]))
 
         taken = Signal(range(self._max_blocks + 1))
         working = Signal()
@@ -111,7 +129,7 @@ class PERow(wiring.Component):
         # register after it (`ahead`) holds the record in the block's first work cycle.
         # No path starts at the block RAM's slow clock-to-out except into that register.
         ahead = Signal(record)
-        m.d.comb += [read.addr.eq(taken + self.take), read.en.eq(1)]
+        m.d.comb += [read.addr.eq(address(taken + self.take, self.bank)), read.en.eq(1)]
         m.d.sync += ahead.eq(read.data)
         mask = ahead.mask if cfg.skip_weights else (1 << B) - 1
         active = self.active if cfg.skip_acts else (1 << B) - 1

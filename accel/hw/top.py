@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,14 +27,17 @@ class Accelerator(wiring.Component):
     Protocol (``accel.hw.driver`` speaks it): set the layer shape (``row_tiles``,
     ``col_tiles``, ``blocks``; each at least 1) and the output options (``relu``,
     ``requant``, ``shift``), pulse ``start``. For every row tile the array takes
-    ``rows x blocks`` beats on ``weights`` (row-major), then for every column tile
-    ``blocks`` windows on ``acts``, and emits ``rows`` beats on ``results`` per tile
-    (PE row 0 first). ``busy`` is high from ``start`` until the last result has left;
-    ``done`` pulses in the cycle after. The counters restart at ``start`` and hold their
-    values until the next one.
+    ``rows x blocks`` beats on ``weights`` (row-major), and for every column tile
+    ``blocks`` windows on ``acts``; it emits ``rows`` beats on ``results`` per tile (PE
+    row 0 first). The two input streams are independent: weights are double-buffered,
+    so row tile t + 1's beats are taken while row tile t computes (and row tile t + 2's
+    once row tile t + 1 has started). ``busy`` is high from ``start`` until the last
+    result has left; ``done`` pulses in the cycle after. The counters restart at
+    ``start`` and hold their values until the next one.
 
     Fixed latencies (``docs/architecture.md``): a row tile's weights take ``rows x
-    blocks`` cycles; a tile's last MAC lands ``timing.MAC_PIPELINE`` cycles after its last
+    blocks`` cycles, and it starts when they are in and the previous tile has been
+    captured; a tile's last MAC lands ``timing.MAC_PIPELINE`` cycles after its last
     work cycle (FSM state FLUSH waits for it) and the accumulators are captured 1 cycle
     later; results drain one row per cycle while the next tile computes.
     """
@@ -100,9 +103,12 @@ class Accelerator(wiring.Component):
             ]
         m.d.comb += queue.take.eq(Cat(row.take for row in rows))  # one vector, not R parts
 
-        # Layer position.
+        # Layer position. The compute side works on row tile `row_tile`, from bank
+        # row_tile[0]; the loader fills row tile `load_tile` into bank load_tile[0], and
+        # may run one row tile ahead (its bank is free once compute has left it).
         row_tile = Signal(range(MAX_TILES + 1))
         col_tile = Signal(range(MAX_TILES + 1))
+        load_tile = Signal(range(MAX_TILES + 1))
         load_row = Signal(range(R))
         load_block = Signal(range(self._max_blocks))
         run = Signal()  # a tile is computing
@@ -155,19 +161,32 @@ class Accelerator(wiring.Component):
         # expression of the state (`ongoing`), never assigned inside a state: Icarus does
         # not evaluate `always @*` blocks at time 0, and a comb value assigned in a case
         # arm would read X until the state first changes.
+        # The loader: one record per cycle into the rows' load bank, row tile after row
+        # tile, independent of the compute FSM but for the bank it may fill.
         load_fire = Signal()
+        loading = Signal()
+        last_record = (load_row == R - 1) & (load_block == self.blocks - 1)
+        with m.If(load_fire):
+            m.d.sync += load_block.eq(load_block + 1)
+            with m.If(load_block == self.blocks - 1):
+                m.d.sync += [load_block.eq(0), load_row.eq(load_row + 1)]
+                with m.If(load_row == R - 1):
+                    m.d.sync += [load_row.eq(0), load_tile.eq(load_tile + 1)]
+        with m.If(self.start & ~self.busy):
+            m.d.sync += [load_tile.eq(0), load_row.eq(0), load_block.eq(0)]
+
+        def loaded(tile: Value) -> Value:
+            """Row tile `tile`'s weights are in by the end of this cycle."""
+            return (load_tile > tile) | ((load_tile == tile) & load_fire & last_record)
+
         flush = Signal(range(timing.MAC_PIPELINE + 1))
         with m.FSM() as fsm:
             with m.State("IDLE"), m.If(self.start):
-                m.d.sync += [row_tile.eq(0), col_tile.eq(0), load_row.eq(0), load_block.eq(0)]
-                m.next = "LOAD"
-            with m.State("LOAD"), m.If(load_fire):
-                m.d.sync += load_block.eq(load_block + 1)
-                with m.If(load_block == self.blocks - 1):
-                    m.d.sync += [load_block.eq(0), load_row.eq(load_row + 1)]
-                    with m.If(load_row == R - 1):
-                        m.d.sync += [load_row.eq(0), first_cycle.eq(1)]
-                        m.next = "TILE"
+                m.d.sync += [row_tile.eq(0), col_tile.eq(0)]
+                m.next = "WAIT"
+            with m.State("WAIT"), m.If(loaded(row_tile)):  # for the row tile's weights
+                m.d.sync += first_cycle.eq(1)
+                m.next = "TILE"
             with m.State("TILE"), m.If(all_done):
                 # the rows are done; their last products are still in the pipeline
                 m.d.sync += flush.eq(timing.MAC_PIPELINE - 2)
@@ -183,7 +202,11 @@ class Accelerator(wiring.Component):
                         m.next = "FINISH"
                     with m.Else():
                         m.d.sync += row_tile.eq(row_tile + 1)
-                        m.next = "LOAD"
+                        with m.If(loaded(row_tile + 1)):
+                            m.d.sync += first_cycle.eq(1)
+                            m.next = "TILE"
+                        with m.Else():
+                            m.next = "WAIT"
                 with m.Else():
                     m.d.sync += [col_tile.eq(col_tile + 1), first_cycle.eq(1)]
                     m.next = "TILE"
@@ -194,8 +217,9 @@ class Accelerator(wiring.Component):
                 m.next = "IDLE"
         m.d.comb += [
             self.busy.eq(~fsm.ongoing("IDLE")),
-            self.weights.ready.eq(fsm.ongoing("LOAD")),
-            load_fire.eq(fsm.ongoing("LOAD") & self.weights.valid),
+            loading.eq(self.busy & (load_tile < self.row_tiles) & (load_tile <= row_tile + 1)),
+            self.weights.ready.eq(loading),
+            load_fire.eq(loading & self.weights.valid),
             run.eq(fsm.ongoing("TILE")),
             compute.eq(fsm.ongoing("TILE") & ~first_cycle & ~all_done),
             capture.eq(fsm.ongoing("CAPTURE") & buffer_free),
@@ -205,9 +229,11 @@ class Accelerator(wiring.Component):
             m.d.comb += [
                 row.load.eq(self.weights.payload.record),
                 row.load_addr.eq(load_block),
+                row.load_bank.eq(load_tile[0]),
                 row.load_en.eq(hit),
                 row.bias.eq(self.weights.payload.bias),
                 row.bias_en.eq(hit & (load_block == 0)),
+                row.bank.eq(row_tile[0]),
             ]
         with m.If(self.done):
             m.d.sync += self.done.eq(0)

@@ -9,14 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from ..balance import DEFAULT_BALANCE, balance_rows, permute_pattern
 from ..config import Config
 from ..encode import ActPattern, WeightPattern, act_pattern, blocks, weight_pattern
 from ..workloads.layer import Layer
 from ..workloads.sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 from .energy import EnergyTable, energy_breakdown, load_energy_table
-from .latency import core_cycles
+from .latency import core_cycles, weight_load_cycles
 from .memory import traffic
-from .schedule import Counters, schedule
+from .schedule import Counters, Schedule, schedule
 
 __all__ = [
     "DesignResult",
@@ -67,7 +68,7 @@ def _design(
 ) -> DesignResult:
     cfg = config.array
     sched = schedule(cfg, wp, ap)
-    core = core_cycles(cfg, sched.tile_cycles, blocks(layer.K, cfg.block))
+    core = core_cycles(cfg, sched.tile_cycles, weight_load_cycles(cfg, blocks(layer.K, cfg.block)))
     moved = traffic(config, layer, wp, ap, sched.counters, output_density)
     total = max(core, moved.dram_cycles, moved.glb_cycles)
     return DesignResult(
@@ -82,22 +83,44 @@ def _design(
     )
 
 
+def _utilisation(c: Counters) -> float:
+    """Ideal over actual: busy row-cycles over all row-cycles of the compute phase."""
+    denom = c.row_busy_cycles + c.row_idle_cycles
+    return c.row_busy_cycles / denom if denom else 0.0
+
+
 @dataclass(frozen=True)
 class LayerResult:
-    """A layer on the configured design and on the dense baseline of the same array."""
+    """A layer on the configured design and on the dense baseline of the same array.
+
+    ``sparse`` ran the rows in the order the ``balance`` pass chose; ``unbalanced`` is the
+    schedule of the same design in the layer's own row order (equal to ``sparse``'s when
+    the pass kept it), for the with-and-without figures.
+    """
 
     layer: Layer
     weight_density: float
     act_density: float
     sparse: DesignResult
     dense: DesignResult
+    balance: str = "none"
+    unbalanced: Schedule | None = None
 
     @property
     def utilisation(self) -> float:
-        """Ideal over actual: busy row-cycles over all row-cycles of the compute phase."""
-        c = self.sparse.counters
-        denom = c.row_busy_cycles + c.row_idle_cycles
-        return c.row_busy_cycles / denom if denom else 0.0
+        return _utilisation(self.sparse.counters)
+
+    @property
+    def unbalanced_counters(self) -> Counters:
+        return (self.unbalanced or self.sparse).counters
+
+    @property
+    def unbalanced_compute_cycles(self) -> int:
+        return (self.unbalanced or self.sparse).compute_cycles
+
+    @property
+    def unbalanced_utilisation(self) -> float:
+        return _utilisation(self.unbalanced_counters)
 
     @property
     def speedup(self) -> float:
@@ -126,6 +149,9 @@ class LayerResult:
             "dense_total_cycles": d.total_cycles,
             "dense_bound": d.bound,
             "utilisation": self.utilisation,
+            "balance": self.balance,
+            "unbalanced_compute_cycles": self.unbalanced_compute_cycles,
+            "unbalanced_utilisation": self.unbalanced_utilisation,
             "speedup": self.speedup,
             "compute_speedup": d.compute_cycles / s.compute_cycles,
             "counters": s.counters.as_dict(),
@@ -144,19 +170,26 @@ def simulate_layer(
     ap: ActPattern,
     table: EnergyTable | None = None,
     output_density: float | None = None,
+    balance: str = DEFAULT_BALANCE,
 ) -> LayerResult:
     """Simulate one layer given its weight and activation patterns.
 
     ``output_density`` is the nonzero fraction of the layer's outputs (what the memory
     model charges for writing them compressed); by default the input's density.
+    ``balance`` names the row-balancing pass (``accel.balance``) applied first, as the
+    host driver applies it before the RTL runs the layer.
     """
     table = table or load_energy_table()
-    sparse = _design(config, layer, wp, ap, table, output_density)
+    perm = balance_rows(config.array, wp, balance)
+    kept = bool((perm == np.arange(perm.shape[1])).all())
+    balanced = wp if kept else permute_pattern(wp, perm)
+    sparse = _design(config, layer, balanced, ap, table, output_density)
     dense_cfg = Config(config.array.as_dense(), config.system)
     dense = (
         sparse if config.array.dense else _design(dense_cfg, layer, wp, ap, table, output_density)
     )
-    return LayerResult(layer, wp.density, ap.density, sparse, dense)
+    unbalanced = None if kept else schedule(config.array, wp, ap)
+    return LayerResult(layer, wp.density, ap.density, sparse, dense, balance, unbalanced)
 
 
 def simulate_arrays(
@@ -166,13 +199,14 @@ def simulate_arrays(
     X: np.ndarray,
     table: EnergyTable | None = None,
     output_density: float | None = None,
+    balance: str = DEFAULT_BALANCE,
 ) -> LayerResult:
     """Simulate a layer from its real operands: ``W [G, Mg, K]`` or ``[M, K]`` and
     ``X [G, K, N]`` or ``[K, N]`` (a pruned model's weights, captured activations)."""
     cfg = config.array
     wp = weight_pattern(W, cfg.block)
     ap = act_pattern(X, cfg.block, cfg.cols)
-    return simulate_layer(config, layer, wp, ap, table, output_density)
+    return simulate_layer(config, layer, wp, ap, table, output_density, balance)
 
 
 def _sum(dicts: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -221,6 +255,10 @@ class NetworkResult:
             )
             / inputs,
             "utilisation": busy / (busy + idle) if busy + idle else 0.0,
+            "unbalanced_compute_cycles": sum(r["unbalanced_compute_cycles"] for r in rows),
+            "unbalanced_utilisation": _utilisation(
+                sum((r.unbalanced_counters for r in self.layers), Counters())
+            ),
             "speedup": summed["dense_total_cycles"] / summed["total_cycles"],
             "compute_speedup": summed["dense_compute_cycles"] / summed["compute_cycles"],
             "counters": counters,
@@ -240,6 +278,7 @@ def simulate_network(
     seed: int = 0,
     table: EnergyTable | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    balance: str = DEFAULT_BALANCE,
 ) -> NetworkResult:
     """Simulate a layer list with weights pruned to ``weights`` and activations at
     ``act_density``, drawn from ``seed``.
@@ -258,7 +297,7 @@ def simulate_network(
         sparsity = WeightSparsity("unstructured", act_density) if layer.dynamic_weights else weights
         wp = layer_weight_pattern(rng, layer, cfg, sparsity)
         ap = layer_act_pattern(rng, layer, cfg, act_density)
-        results.append(simulate_layer(config, layer, wp, ap, table, output_density=act_density))
+        results.append(simulate_layer(config, layer, wp, ap, table, act_density, balance))
     if progress:
         progress(len(layers), len(layers), "")
     return NetworkResult(results)

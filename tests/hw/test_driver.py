@@ -108,7 +108,7 @@ def test_beats_match_layouts(name, M, K, N):
     W = sparse_ints(rng, (M, K), cfg.w_bits, 0.5)
     X = sparse_ints(rng, (K, N), cfg.a_bits, 0.6)
     bias = rng.integers(-(1 << (cfg.acc_bits - 1)), 1 << (cfg.acc_bits - 1), size=M)
-    prog = program(cfg, W, X, bias=bias)
+    prog = program(cfg, W, X, bias=bias, balance="none")  # the layer's own row order
     weights, windows = expected_beats(cfg, W[None], X[None], bias[None])
     check_weight_beats(prog, weights)
     assert prog.window_beats == windows
@@ -209,13 +209,13 @@ def test_groups(name):
     W = sparse_ints(rng, (G, Mg, K), cfg.w_bits, 0.6)
     X = sparse_ints(rng, (G, K, N), cfg.a_bits, 0.6)
     bias = rng.integers(-100, 100, size=(G, Mg))
-    prog = program(cfg, W, X, bias=bias, relu=True, shift=2)
+    prog = program(cfg, W, X, bias=bias, relu=True, shift=2, balance="none")
     weights, windows = expected_beats(cfg, W, X, bias)
     check_weight_beats(prog, weights)
     assert prog.window_beats == windows
     assert prog.row_tiles == G * -(-Mg // cfg.rows)
     assert (prog.groups, prog.rows_per_group, prog.N) == (G, Mg, N)
-    one_by_one = [program(cfg, W[g], X[g], bias=bias[g]) for g in range(G)]
+    one_by_one = [program(cfg, W[g], X[g], bias=bias[g], balance="none") for g in range(G)]
     assert prog.window_beats == [b for p in one_by_one for b in p.window_beats]
     hide = ~bias_field(cfg)
     assert [b & hide for b in prog.weight_beats] == [

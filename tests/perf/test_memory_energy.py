@@ -353,20 +353,29 @@ def test_fixed_latency_parts():
 def test_core_cycles_by_hand():
     cfg = ArrayConfig(rows=4, cols=8)
     tiles = np.array([[[10, 1, 5], [2, 20, 3]]])  # G = 1, 2 row tiles x 3 column tiles
-    nb = 3
-    load = 2 * (4 * 3)  # each row tile loads R x nb records
-    # c + 6 (MAC pipeline 5, capture 1) for a row tile's first tile, else max(c + 6, R = 4)
-    periods = [16, 7, 11, 8, 26, 9]
-    drain = 4 + 2  # the last tile's outputs, through the 2-stage output pipeline
-    assert sum(periods) == 77
-    assert latency.core_cycles(cfg, tiles, nb) == load + 77 + drain == 107
+    load = 4 * 3  # R x nb records per row tile, nb = 3
+    # row tile 0: loaded in cycles 0..11, starts at 12; tile periods c + 6 (MAC pipeline
+    # 5, capture 1), or R = 4 if the previous drain is longer: captures at 12 + 16 - 1 =
+    # 27, then + 7, + 11: 45. Row tile 1 loaded in 12..23 (while row tile 0 computes),
+    # starts at 46; captures at 46 + 8 - 1 = 53, + 26, + 9: 88.
+    # The last result: 88 + R (drain) + 2 (output pipeline); core cycles one more.
+    assert latency.core_cycles(cfg, tiles, load) == 88 + 4 + 2 + 1 == 95
 
 
-def test_core_cycles_counts_row_tiles_of_every_group():
+def test_core_cycles_load_bound():
+    """Row tiles shorter than their loads: the loads run back to back, each row tile
+    starts as its load ends, and only the first load and the last tile are exposed."""
     cfg = ArrayConfig(rows=16, cols=8)
     tiles = np.full((3, 2, 1), 7)  # 3 groups x 2 row tiles, one tiny tile each
-    # the first tile of a row tile never waits for a drain: it ended during the load
-    assert latency.core_cycles(cfg, tiles, 1) == 6 * 16 + 6 * (7 + 6) + 16 + 2
+    # loads of 16 cycles end at 15, 31, ..., 95; row tile t starts at 16 (t + 1) and
+    # captures at 16 (t + 1) + 13 - 1, which is exactly the previous capture + R = 16
+    assert latency.core_cycles(cfg, tiles, 16) == 6 * 16 + 12 + 1 + 16 + 2
+
+
+def test_core_cycles_compute_bound_hides_loads():
+    cfg = ArrayConfig(rows=4, cols=8)
+    tiles = np.full((1, 5, 2), 30)  # 5 row tiles, each 2 x (30 + 6) cycles > a load of 8
+    assert latency.core_cycles(cfg, tiles, 8) == 8 + 5 * 2 * 36 + 4 + 2
 
 
 def test_dense_layer_core_cycles_end_to_end():
@@ -377,5 +386,6 @@ def test_dense_layer_core_cycles_end_to_end():
     ap = act_pattern(np.ones((32, 8), np.int64), 16, 4)
     res = simulate_layer(Config(array), layer, wp, ap)
     assert res.sparse.compute_cycles == 4 * 33
-    # 2 row tiles x R x nb + 4 tiles x (33 + 6) + R + 2 (33 + 6 > R: no drain waits)
-    assert res.sparse.core_cycles == 2 * 4 * 2 + 4 * 39 + 4 + 2
+    # the first row tile's load (R x nb), 4 tiles x (33 + 6), R + 2; the second row
+    # tile's load ran while the first computed (33 + 6 > R: no drain waits)
+    assert res.sparse.core_cycles == 4 * 2 + 4 * 39 + 4 + 2
