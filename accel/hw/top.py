@@ -38,8 +38,11 @@ class Accelerator(wiring.Component):
     Fixed latencies (``docs/architecture.md``): a row tile's weights take ``rows x
     blocks`` cycles, and it starts when they are in and the previous tile has been
     captured; a tile's last MAC lands ``timing.MAC_PIPELINE`` cycles after its last
-    work cycle (FSM state FLUSH waits for it) and the accumulators are captured 1 cycle
-    later; results drain one row per cycle while the next tile computes.
+    work cycle and the accumulators are captured then. If the output buffer has drained
+    by then, the next column tile starts two cycles after the last work cycle and the
+    capture follows by countdown (overlapped tiles); otherwise FSM state FLUSH waits
+    for the pipeline and CAPTURE for the buffer. Results drain one row per cycle while
+    the next tile computes.
     """
 
     def __init__(self, config: ArrayConfig, *, max_blocks: int = 64, counter_width: int = 48):
@@ -179,7 +182,18 @@ class Accelerator(wiring.Component):
             """Row tile `tile`'s weights are in by the end of this cycle."""
             return (load_tile > tile) | ((load_tile == tile) & load_fire & last_record)
 
+        # Overlapped tiles: when a tile's rows are done and the output buffer is already
+        # empty, the next column tile of the same row tile starts at once, and the
+        # finished tile's capture comes `countdown` cycles later, in the cycle its last
+        # product has landed (the next tile's first product lands three cycles after
+        # that). With a drain still running, the capture could be held up, so the FSM
+        # takes the long way: FLUSH, CAPTURE when the buffer is free, then the next tile.
         flush = Signal(range(timing.MAC_PIPELINE + 1))
+        countdown = Signal(range(timing.MAC_PIPELINE + 1))
+        overlap = Signal()
+        m.d.comb += overlap.eq(~draining & (countdown == 0) & (col_tile != self.col_tiles - 1))
+        with m.If(countdown != 0):
+            m.d.sync += countdown.eq(countdown - 1)
         with m.FSM() as fsm:
             with m.State("IDLE"), m.If(self.start):
                 m.d.sync += [row_tile.eq(0), col_tile.eq(0)]
@@ -188,9 +202,16 @@ class Accelerator(wiring.Component):
                 m.d.sync += first_cycle.eq(1)
                 m.next = "TILE"
             with m.State("TILE"), m.If(all_done):
-                # the rows are done; their last products are still in the pipeline
-                m.d.sync += flush.eq(timing.MAC_PIPELINE - 2)
-                m.next = "FLUSH" if timing.MAC_PIPELINE > 2 else "CAPTURE"
+                # The rows are done; their last products are still in the pipeline.
+                with m.If(overlap):  # the next tile starts now, the capture follows later
+                    m.d.sync += [
+                        col_tile.eq(col_tile + 1),
+                        first_cycle.eq(1),
+                        countdown.eq(timing.MAC_PIPELINE - 1),
+                    ]
+                with m.Else():
+                    m.d.sync += flush.eq(timing.MAC_PIPELINE - 2)
+                    m.next = "FLUSH" if timing.MAC_PIPELINE > 2 else "CAPTURE"
             with m.State("FLUSH"):
                 m.d.sync += flush.eq(flush - 1)
                 with m.If(flush == 1):
@@ -220,9 +241,9 @@ class Accelerator(wiring.Component):
             loading.eq(self.busy & (load_tile < self.row_tiles) & (load_tile <= row_tile + 1)),
             self.weights.ready.eq(loading),
             load_fire.eq(loading & self.weights.valid),
-            run.eq(fsm.ongoing("TILE")),
+            run.eq(fsm.ongoing("TILE") & ~all_done),  # low for a cycle restarts the rows
             compute.eq(fsm.ongoing("TILE") & ~first_cycle & ~all_done),
-            capture.eq(fsm.ongoing("CAPTURE") & buffer_free),
+            capture.eq((fsm.ongoing("CAPTURE") & buffer_free) | (countdown == 1)),
         ]
         for r, row in enumerate(rows):
             hit = load_fire & (load_row == r)

@@ -3,19 +3,21 @@
 One place for every cycle that is not in ``compute_cycles``; ``docs/architecture.md``
 explains each and the RTL must match them. Per layer, with row tiles t = 0, 1, ...,
 each of load time ``Ld[t]`` and tiles j of compute ``F[t, j]`` (cycle 0 the one after
-start, beats and results never waiting):
+start, beats and results never waiting; X is a tile's capture cycle, s its start):
 
-    load of t:     starts at LS[t] (LS[0] = 0), ends at LE[t] = LS[t] + Ld[t] - 1
-    t starts:      S[t]  = max(LE[t] + 1, X[t-1] + 1)     X: the capture cycle of a tile
-    first capture: X[t,0] = max(S[t] + F[t,0] + 5, X[t-1] + R)
-    later tiles:   X[t,j] = X[t,j-1] + max(F[t,j] + 6, R)
-    next load:     LS[t+1] = S[t]   (double-buffered: the bank of t - 1 is free once t
-                                     has started; the loader is busy with t until LE[t])
-    last result:   X[last] + R + 2  (its drain, then the output pipeline)
+    load of t:      starts at LS[t] (LS[0] = 0), ends at LE[t] = LS[t] + Ld[t] - 1
+    t starts:       s = max(LE[t] + 1, X_prev + 1)
+    a tile j that is not its row tile's last, if X_prev + R <= s + F (the buffer has
+    drained by its last work cycle), overlaps the next one:
+                    X = s + F + 5,  next s = s + F + 2
+    otherwise:      X = max(s + F + 5, X_prev + R),  next s = X + 1
+    next load:      LS[t+1] = s of row tile t (double-buffered: the bank of t - 1 is free
+                    once t has started; the loader is busy with t until LE[t] < s)
+    last result:    X_last + R + 2  (its drain, then the output pipeline)
 
-and the layer's core cycles are the last result's cycle + 1. ``F + 6`` is
-``MAC_PIPELINE + OUTPUT_CAPTURE`` after the last work cycle; ``R`` the drain of the
-previous tile's results, which the capture waits for (outputs are double-buffered).
+and the layer's core cycles are the last result's cycle + 1. ``5`` is ``MAC_PIPELINE``
+(the last product lands then), ``R`` the drain of the previous tile's results, which a
+capture waits for (outputs are double-buffered).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "MAC_PIPELINE",
     "OUTPUT_CAPTURE",
     "OUTPUT_PIPELINE",
+    "OVERLAP_RESTART",
     "weight_load_cycles",
     "drain_cycles",
     "core_cycles",
@@ -43,6 +46,10 @@ many cycles after it left the output buffer (``accel.hw.timing.OUTPUT_STAGES``).
 
 OUTPUT_CAPTURE = 1
 """One cycle to copy the accumulators into the output buffer and clear them."""
+
+OVERLAP_RESTART = 2
+"""An overlapped tile starts this many cycles after the previous one's last work cycle:
+the cycle the rows report done (they restart in it) and the new tile's first cycle."""
 
 
 def weight_load_cycles(cfg: ArrayConfig, nb: int) -> int:
@@ -60,18 +67,22 @@ def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: np.ndarray | in
     load time of each row tile (``[G * ntm]``, or one value for all)."""
     G, ntm, ntn = tile_cycles.shape
     T = G * ntm
-    period = tile_cycles.reshape(T, ntn).astype(np.int64) + (MAC_PIPELINE + OUTPUT_CAPTURE)
+    F = tile_cycles.reshape(T, ntn).astype(np.int64).tolist()
     R = drain_cycles(cfg)
-    first = period[:, 0].tolist()
-    rest = np.maximum(period[:, 1:], R).sum(axis=1, dtype=np.int64).tolist()
     loads = np.broadcast_to(np.asarray(load, dtype=np.int64), (T,)).tolist()
+    land = MAC_PIPELINE  # a tile's capture: this many cycles after its last work cycle
     start_load, capture = 0, None  # the previous tile's capture cycle
-    for t in range(T):  # a max-plus recurrence over row tiles, scalar per step
+    for t in range(T):  # max-plus recurrences, scalar per step
         loaded = start_load + loads[t]  # the first cycle after the load
         start = loaded if capture is None else max(loaded, capture + 1)
-        capture = (
-            start + first[t] - 1 if capture is None else max(start + first[t] - 1, capture + R)
-        )
-        capture += rest[t]
-        start_load = start
+        start_load = start  # the loader moves on to row tile t + 1
+        tiles = F[t]
+        for f in tiles[:-1]:  # every column tile but the row tile's last
+            if capture is None or capture + R <= start + f:  # drained: overlap
+                capture, start = start + f + land, start + f + OVERLAP_RESTART
+            else:
+                capture = max(start + f + land, capture + R)
+                start = capture + OUTPUT_CAPTURE
+        f = tiles[-1]
+        capture = start + f + land if capture is None else max(start + f + land, capture + R)
     return int(capture + 1 + R + OUTPUT_PIPELINE)

@@ -181,6 +181,17 @@ def test_double_buffered_row_tiles(dut_config, bound):
     assert run.cycles < serial  # the loads of row tiles 1 and 2 ran under compute
 
 
+def test_overlapped_tiles(dut_config):
+    """One row tile of long tiles (at least R + 3 cycles each): every column tile but the
+    last starts while the previous one's products are still in the pipeline."""
+    cfg = dut_config
+    rng = np.random.default_rng([4, cfg.rows, cfg.cols])
+    W, X = random_layer(rng, cfg, cfg.rows, 4 * cfg.block, 6 * cfg.cols, 1.0, 0.9)
+    run, res = check(cfg, W, X)
+    flushed = res.sparse.compute_cycles + 6 * 6  # each of the 6 tiles followed by its flush
+    assert run.cycles < cfg.rows * 4 + flushed + cfg.rows + 2
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_backpressure_and_gaps_keep_results_exact(dut_config, seed):
     """Random stalls on the results and idle cycles on the inputs: nothing lost, nothing

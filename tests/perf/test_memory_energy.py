@@ -354,12 +354,15 @@ def test_core_cycles_by_hand():
     cfg = ArrayConfig(rows=4, cols=8)
     tiles = np.array([[[10, 1, 5], [2, 20, 3]]])  # G = 1, 2 row tiles x 3 column tiles
     load = 4 * 3  # R x nb records per row tile, nb = 3
-    # row tile 0: loaded in cycles 0..11, starts at 12; tile periods c + 6 (MAC pipeline
-    # 5, capture 1), or R = 4 if the previous drain is longer: captures at 12 + 16 - 1 =
-    # 27, then + 7, + 11: 45. Row tile 1 loaded in 12..23 (while row tile 0 computes),
-    # starts at 46; captures at 46 + 8 - 1 = 53, + 26, + 9: 88.
-    # The last result: 88 + R (drain) + 2 (output pipeline); core cycles one more.
-    assert latency.core_cycles(cfg, tiles, load) == 88 + 4 + 2 + 1 == 95
+    # Row tile 0 is loaded in cycles 0..11 and starts at 12. Tile (0, 0): nothing to
+    # drain, so it overlaps the next: captured at 12 + 10 + 5 = 27, next start 12 + 10 +
+    # 2 = 24. Tile (0, 1): the drain of 27 ends at 31 > 24 + 1, so no overlap: captured at
+    # max(24 + 1 + 5, 31) = 31, next start 32. Tile (0, 2), the row tile's last: captured
+    # at max(32 + 5 + 5, 35) = 42. Row tile 1 loaded in 12..23 (under row tile 0's
+    # compute) starts at 43. Tile (1, 0): 46 > 45, captured at max(50, 46) = 50, next 51.
+    # Tile (1, 1): 54 <= 71, overlaps: captured at 76, next 73. Tile (1, 2): max(81, 80).
+    # The last result: 81 + R (drain) + 2 (output pipeline); core cycles one more.
+    assert latency.core_cycles(cfg, tiles, load) == 81 + 4 + 2 + 1 == 88
 
 
 def test_core_cycles_load_bound():
@@ -374,8 +377,20 @@ def test_core_cycles_load_bound():
 
 def test_core_cycles_compute_bound_hides_loads():
     cfg = ArrayConfig(rows=4, cols=8)
-    tiles = np.full((1, 5, 2), 30)  # 5 row tiles, each 2 x (30 + 6) cycles > a load of 8
-    assert latency.core_cycles(cfg, tiles, 8) == 8 + 5 * 2 * 36 + 4 + 2
+    # 5 row tiles of 2 tiles of 30 cycles: the first overlaps the second (30 + 2), the
+    # second, the row tile's last, takes 30 + 6; each row tile's 68 cycles hide a load of 8
+    tiles = np.full((1, 5, 2), 30)
+    assert latency.core_cycles(cfg, tiles, 8) == 8 + 5 * (32 + 36) + 4 + 2
+
+
+def test_overlap_needs_a_drained_buffer():
+    """Tiles shorter than the drain cannot overlap back to back: R = 16, F = 10."""
+    cfg = ArrayConfig(rows=16, cols=8)
+    tiles = np.full((1, 1, 3), 10)
+    # tile 0 overlaps (nothing to drain): captured at 16 + 15 = 31, tile 1 starts at 28;
+    # its buffer drains until 47 > 38, so it captures at 47 and tile 2 starts at 48;
+    # tile 2 captures at max(63, 63) = 63; the last result at 63 + 16 + 2
+    assert latency.core_cycles(cfg, tiles, 16) == 63 + 16 + 2 + 1
 
 
 def test_dense_layer_core_cycles_end_to_end():
@@ -386,6 +401,6 @@ def test_dense_layer_core_cycles_end_to_end():
     ap = act_pattern(np.ones((32, 8), np.int64), 16, 4)
     res = simulate_layer(Config(array), layer, wp, ap)
     assert res.sparse.compute_cycles == 4 * 33
-    # the first row tile's load (R x nb), 4 tiles x (33 + 6), R + 2; the second row
-    # tile's load ran while the first computed (33 + 6 > R: no drain waits)
-    assert res.sparse.core_cycles == 4 * 2 + 4 * 39 + 4 + 2
+    # the first row tile's load (R x nb); per row tile one overlapped tile (33 + 2) and
+    # its last (33 + 6); R + 2. The second row tile's load ran while the first computed.
+    assert res.sparse.core_cycles == 4 * 2 + 2 * (35 + 39) + 4 + 2
