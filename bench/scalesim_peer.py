@@ -47,14 +47,7 @@ NUMPY_VERSION = "2.3.5"  # numpy 2.4 breaks SCALE-Sim 3.0.0
 DEFAULT_VENV = Path(__file__).resolve().parent / ".scalesim-venv"
 
 LAYER_KEYS = (
-    "name",
-    "ifmap_h",
-    "ifmap_w",
-    "filter_h",
-    "filter_w",
-    "channels",
-    "num_filter",
-    "strides",
+    "name", "ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filter", "strides",
 )
 
 # Header of the peer's topology CSV, column for column (order matters, names do not).
@@ -140,36 +133,12 @@ with open(result, "w") as f:
 
 # Three dense ResNet-50 layers (rows of the peer's resnet50.csv, padding applied by hand).
 RESNET50_SAMPLE: tuple[dict[str, Any], ...] = (
-    {
-        "name": "conv2_1b",
-        "ifmap_h": 58,
-        "ifmap_w": 58,
-        "filter_h": 3,
-        "filter_w": 3,
-        "channels": 64,
-        "num_filter": 64,
-        "strides": 1,
-    },
-    {
-        "name": "conv3_2a",
-        "ifmap_h": 28,
-        "ifmap_w": 28,
-        "filter_h": 1,
-        "filter_w": 1,
-        "channels": 512,
-        "num_filter": 128,
-        "strides": 1,
-    },
-    {
-        "name": "fc",
-        "ifmap_h": 1,
-        "ifmap_w": 1,
-        "filter_h": 1,
-        "filter_w": 1,
-        "channels": 2048,
-        "num_filter": 1000,
-        "strides": 1,
-    },
+    {"name": "conv2_1b", "ifmap_h": 58, "ifmap_w": 58, "filter_h": 3, "filter_w": 3,
+     "channels": 64, "num_filter": 64, "strides": 1},
+    {"name": "conv3_2a", "ifmap_h": 28, "ifmap_w": 28, "filter_h": 1, "filter_w": 1,
+     "channels": 512, "num_filter": 128, "strides": 1},
+    {"name": "fc", "ifmap_h": 1, "ifmap_w": 1, "filter_h": 1, "filter_w": 1,
+     "channels": 2048, "num_filter": 1000, "strides": 1},
 )
 
 
@@ -183,11 +152,13 @@ def _tail(text: str, lines: int = 15) -> str:
 
 def _installed_versions(python: Path) -> tuple[str, str] | None:
     """(scalesim, numpy) versions in the venv, or None if either is missing or it is broken."""
-    code = "from importlib.metadata import version as v\nprint(v('scalesim'), v('numpy'))"
+    code = (
+        "from importlib.metadata import version as v\n"
+        "print(v('scalesim'), v('numpy'))"
+    )
     try:
-        proc = subprocess.run(
-            [str(python), "-I", "-c", code], check=False, capture_output=True, text=True, timeout=60
-        )
+        proc = subprocess.run([str(python), "-I", "-c", code],
+                              check=False, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     parts = proc.stdout.split()
@@ -214,9 +185,8 @@ def ensure_env(venv_dir: Path = DEFAULT_VENV) -> Path:
         if base is None:
             raise RuntimeError("SCALE-Sim peer: no python3 on PATH to create its venv")
         _log(f"creating venv {venv_dir}")
-        proc = subprocess.run(
-            [base, "-m", "venv", str(venv_dir)], check=False, capture_output=True, text=True
-        )
+        proc = subprocess.run([base, "-m", "venv", str(venv_dir)],
+                              check=False, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(
                 f"SCALE-Sim peer: `python3 -m venv {venv_dir}` failed "
@@ -224,9 +194,8 @@ def ensure_env(venv_dir: Path = DEFAULT_VENV) -> Path:
             )
     specs = [f"scalesim=={SCALESIM_VERSION}", f"numpy=={NUMPY_VERSION}"]
     _log(f"installing {' '.join(specs)} into {venv_dir} (takes about 20 s)")
-    proc = subprocess.run(
-        [str(python), "-m", "pip", "install", *specs], check=False, capture_output=True, text=True
-    )
+    proc = subprocess.run([str(python), "-m", "pip", "install", *specs],
+                          check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(
             f"SCALE-Sim peer: pip install {' '.join(specs)} failed (exit {proc.returncode}); "
@@ -244,23 +213,15 @@ def ensure_env(venv_dir: Path = DEFAULT_VENV) -> Path:
 
 def _out_hw(layer: dict[str, Any]) -> tuple[int, int]:
     s = layer["strides"]
-    return (
-        (layer["ifmap_h"] - layer["filter_h"]) // s + 1,
-        (layer["ifmap_w"] - layer["filter_w"]) // s + 1,
-    )
+    return ((layer["ifmap_h"] - layer["filter_h"]) // s + 1,
+            (layer["ifmap_w"] - layer["filter_w"]) // s + 1)
 
 
 def layer_macs(layer: dict[str, Any]) -> int:
     """Dense multiply-accumulates of a (pre-padded) conv or fc layer."""
     out_h, out_w = _out_hw(layer)
-    return (
-        out_h
-        * out_w
-        * layer["filter_h"]
-        * layer["filter_w"]
-        * layer["channels"]
-        * layer["num_filter"]
-    )
+    return (out_h * out_w * layer["filter_h"] * layer["filter_w"]
+            * layer["channels"] * layer["num_filter"])
 
 
 def closed_form_cycles(layer: dict[str, Any], rows: int, cols: int) -> int:
@@ -312,9 +273,8 @@ def _sum_total_cycles(report: Path) -> int:
     return total
 
 
-def _run_one(
-    python: Path, layer: dict[str, Any], rows: int, cols: int, timeout: float | None
-) -> dict[str, Any]:
+def _run_one(python: Path, layer: dict[str, Any], rows: int, cols: int,
+             timeout: float | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="scalesim-peer-") as tmp_name:
         tmp = Path(tmp_name)
         config, topology = tmp / "peer.cfg", tmp / "topology.csv"
@@ -322,22 +282,12 @@ def _run_one(
         config.write_text(CONFIG_TEMPLATE.format(run_name=RUN_NAME, rows=rows, cols=cols))
         topology.write_text(_topology_csv(layer))
         layout.write_text(LAYOUT_CSV)
-        cmd = [
-            str(python),
-            "-I",
-            "-c",
-            _CHILD_CODE,
-            str(config),
-            str(topology),
-            str(layout),
-            str(out),
-            str(result),
-        ]
+        cmd = [str(python), "-I", "-c", _CHILD_CODE,
+               str(config), str(topology), str(layout), str(out), str(result)]
         start = time.perf_counter()
         try:
-            proc = subprocess.run(
-                cmd, check=False, capture_output=True, text=True, cwd=tmp, timeout=timeout
-            )
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=tmp,
+                                  timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise RuntimeError(
                 f"SCALE-Sim peer: layer {layer['name']!r} exceeded {timeout} s"
@@ -366,14 +316,9 @@ def _run_one(
     }
 
 
-def run_scalesim_layers(
-    layers: list[dict[str, Any]],
-    rows: int = 16,
-    cols: int = 16,
-    timeout: float | None = None,
-    *,
-    venv_dir: Path = DEFAULT_VENV,
-) -> list[dict[str, Any]]:
+def run_scalesim_layers(layers: list[dict[str, Any]], rows: int = 16, cols: int = 16,
+                        timeout: float | None = None, *,
+                        venv_dir: Path = DEFAULT_VENV) -> list[dict[str, Any]]:
     """Simulate each layer alone in SCALE-Sim (output stationary, rows x cols, no traces).
 
     Per layer: name, cycles (from COMPUTE_REPORT.csv), closed_form_cycles, seconds (the
@@ -388,10 +333,8 @@ def run_scalesim_layers(
     for layer in layers:
         res = _run_one(python, layer, rows, cols, timeout)
         if res["cycles"] != res["closed_form_cycles"]:
-            _log(
-                f"WARNING {res['name']}: {res['cycles']} cycles, closed form says "
-                f"{res['closed_form_cycles']}"
-            )
+            _log(f"WARNING {res['name']}: {res['cycles']} cycles, closed form says "
+                 f"{res['closed_form_cycles']}")
         results.append(res)
     return results
 
@@ -406,25 +349,21 @@ def read_topology_csv(path: Path) -> list[dict[str, Any]]:
             cells = [c.strip() for c in row]
             if not any(cells):
                 continue
-            values = [cells[0], *(int(c) for c in cells[1 : len(LAYER_KEYS)])]
+            values = [cells[0], *(int(c) for c in cells[1:len(LAYER_KEYS)])]
             layers.append(dict(zip(LAYER_KEYS, values, strict=True)))
     return layers
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:
-    head = (
-        f"{'layer':<10} {'MACs':>13} {'cycles':>10} {'closed form':>11} {'ok':>3} "
-        f"{'sim s':>7} {'total s':>7} {'peak MiB':>8}"
-    )
+    head = (f"{'layer':<10} {'MACs':>13} {'cycles':>10} {'closed form':>11} {'ok':>3} "
+            f"{'sim s':>7} {'total s':>7} {'peak MiB':>8}")
     print(head)
     print("-" * len(head))
     for r in results:
         ok = "yes" if r["cycles"] == r["closed_form_cycles"] else "NO"
-        print(
-            f"{r['name']:<10} {r['macs']:>13,} {r['cycles']:>10,} "
-            f"{r['closed_form_cycles']:>11,} {ok:>3} {r['seconds']:>7.2f} "
-            f"{r['total_seconds']:>7.2f} {r['peak_rss_mib']:>8.1f}"
-        )
+        print(f"{r['name']:<10} {r['macs']:>13,} {r['cycles']:>10,} "
+              f"{r['closed_form_cycles']:>11,} {ok:>3} {r['seconds']:>7.2f} "
+              f"{r['total_seconds']:>7.2f} {r['peak_rss_mib']:>8.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -436,25 +375,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     args = parser.parse_args(argv)
     try:
-        results = run_scalesim_layers(
-            list(RESNET50_SAMPLE), args.rows, args.cols, args.timeout, venv_dir=args.venv
-        )
+        results = run_scalesim_layers(list(RESNET50_SAMPLE), args.rows, args.cols,
+                                      args.timeout, venv_dir=args.venv)
     except RuntimeError as exc:
         print(f"SCALE-Sim could not be measured: {exc}", file=sys.stderr)
         return 2
     _print_table(results)
-    print(
-        json.dumps(
-            {
-                "peer": "scalesim",
-                "version": SCALESIM_VERSION,
-                "dataflow": "os",
-                "rows": args.rows,
-                "cols": args.cols,
-                "layers": results,
-            }
-        )
-    )
+    print(json.dumps({"peer": "scalesim", "version": SCALESIM_VERSION, "dataflow": "os",
+                      "rows": args.rows, "cols": args.cols, "layers": results}))
     return 0 if all(r["cycles"] == r["closed_form_cycles"] for r in results) else 1
 
 
