@@ -59,6 +59,8 @@ class ArrayConfig:
     acc_bits: int = 32
     skip_weights: bool = True
     skip_acts: bool = True
+    weight_bus_bits: int = 128
+    weight_lanes: int = 4
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, 256)
@@ -71,6 +73,19 @@ class ArrayConfig:
         _check_int("acc_bits", self.acc_bits, self.w_bits + self.a_bits, 64)
         _check_bool("skip_weights", self.skip_weights)
         _check_bool("skip_acts", self.skip_acts)
+        _check_int("weight_lanes", self.weight_lanes, 1, 64)
+        _check_int("weight_bus_bits", self.weight_bus_bits, 8, 4096)
+        if self.weight_bus_bits % self.weight_lanes or self.weight_word_bits < 8:
+            raise AccelError(
+                f"weight_bus_bits must be a multiple of weight_lanes ({self.weight_lanes}) "
+                f"with at least 8 bits per lane, not {self.weight_bus_bits!r}",
+                field="weight_bus_bits",
+            )
+
+    @property
+    def weight_word_bits(self) -> int:
+        """Width of one lane of the weight stream: each lane carries whole words."""
+        return self.weight_bus_bits // self.weight_lanes
 
     @property
     def dense(self) -> bool:

@@ -7,11 +7,13 @@ default ``[system]``), the total-cycle speedup over the dense baseline of the sa
 and its share of 1/density, for 2:4, 90 % and 95 % unstructured weight sparsity at blocks
 16, 32 and 64, three ways in the same run:
 
-* ``v1``: the fixed latencies before the hardware-v2 work (single-buffered weights, every
-  tile followed by its 6-cycle pipeline flush) applied to the same schedules, rows in the
-  layer's own order (the formula of ``docs/architecture.md`` before; the compute cycles
-  are the contract's and did not change);
-* ``v2, no balancing``: today's RTL timing (double-buffered weights, overlapped tiles);
+* ``v1``: the fixed latencies before the hardware-v2 work (one record per weight beat,
+  single-buffered weights, every tile followed by its 6-cycle pipeline flush) applied to
+  the same schedules, rows in the layer's own order (the formula of
+  ``docs/architecture.md`` before; the compute cycles are the contract's and did not
+  change; memory is today's model, which rarely binds here);
+* ``v2, no balancing``: today's RTL timing (the packed weight stream on its lanes,
+  double-buffered weights, overlapped tiles);
 * ``v2, balanced``: the same with the default row balancing (``--balance auto``);
   ``slower`` counts the layers that balancing made slower than ``v2 none`` (activations
   and memory are not what ``auto`` decides on) and by how many cycles at most.

@@ -40,6 +40,8 @@ _HELP = {
     "acc_bits": "accumulator width, wraps (default 32)",
     "skip_weights": "skip zero weights (default on)",
     "skip_acts": "skip all-zero window rows (default on)",
+    "weight_bus_bits": "width of the packed weight stream in bits (default 128)",
+    "weight_lanes": "unpacker lanes the weight stream is split into (default 4)",
     "clock_mhz": "clock for time figures (default 200)",
     "dram_bytes_per_cycle": "DRAM bandwidth (default 32)",
     "glb_kib": "global buffer size in KiB (default 1024)",

@@ -76,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
         "max_K": args.max_blocks * config.array.block,
         "ports": ports(dut),
         "fixed_latencies": {
-            "weight_load_cycles_per_row_tile": f"rows x blocks = {config.array.rows} x blocks",
+            "weight_stream": (
+                f"{config.array.weight_lanes} lanes of {config.array.weight_word_bits} bits; "
+                "one item per lane per cycle once its words are in (accel.wstream)"
+            ),
+            "overlap_restart_cycles": latency.OVERLAP_RESTART,
             "mac_pipeline_cycles": latency.MAC_PIPELINE,
             "output_capture_cycles": latency.OUTPUT_CAPTURE,
             "output_pipeline_cycles": latency.OUTPUT_PIPELINE,

@@ -4,9 +4,10 @@ The one source of truth for the beat order and packing, used by the Amaranth-sim
 tests, the cocotb testbenches and anything that drives a real device. Beats are packed
 integers in the layouts of ``accel.hw.layouts``.
 
-Order: for every row tile (group by group, then ``ceil(Mg / rows)`` row tiles), the
-``rows x blocks`` weight beats (row-major: row 0's blocks, then row 1's), then for every
-column tile (``ceil(N / cols)``) its ``blocks`` windows; results come out ``rows`` beats
+Order: for every row tile (group by group, then ``ceil(Mg / rows)`` row tiles), its
+beats of the packed weight stream (``accel.wstream``: lanes of whole-word biases and
+records), then for every column tile (``ceil(N / cols)``) its ``blocks`` windows (the two
+streams are independent: the array takes each when it can); results come out ``rows`` beats
 per tile in the same tile order. Edge tiles and the last block are zero-padded.
 
 Row balancing (``accel.balance``) is the driver's job: it permutes each group's output
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import wstream
 from ..balance import DEFAULT_BALANCE, balance_rows
 from ..config import ArrayConfig
 from ..encode import blocks as count_blocks
@@ -38,6 +40,49 @@ def _pack(values: np.ndarray, width: int) -> int:
     for v in reversed(values.tolist()):
         out = (out << width) | (int(v) & mask)
     return out
+
+
+def _items(cfg: ArrayConfig, W: np.ndarray, bias: np.ndarray, rows: range) -> list[tuple[int, int]]:
+    """A lane's items of one row tile as (value, words): per row its bias, then each
+    block's record (mask, then the nonzero values packed; dense: every value)."""
+    B, nb = cfg.block, W.shape[1] // cfg.block
+    items: list[tuple[int, int]] = []
+    for r in rows:
+        items.append((int(bias[r]) & ((1 << cfg.acc_bits) - 1), wstream.bias_words(cfg)))
+        for blk in range(nb):
+            vals = W[r, blk * B : (blk + 1) * B]
+            if cfg.skip_weights:
+                keep = vals != 0
+                record = _pack(keep.astype(np.int64), 1) | (_pack(vals[keep], cfg.w_bits) << B)
+                words = int(wstream.record_words(cfg, int(keep.sum())))
+            else:
+                record, words = _pack(vals, cfg.w_bits), int(wstream.record_words(cfg, B))
+            items.append((record, words))
+    return items
+
+
+def row_tile_beats(cfg: ArrayConfig, W: np.ndarray, bias: np.ndarray) -> list[int]:
+    """The weight stream's beats of one row tile: ``W [rows, nb x block]`` (padded),
+    ``bias [rows]``. Lane i's words start in the first beat; ``last`` marks the final."""
+    w, U = cfg.weight_word_bits, cfg.weight_lanes
+    layout = weight_beat(cfg)
+    lanes = []
+    for i in range(min(U, cfg.rows)):
+        words: list[int] = []
+        for value, n in _items(cfg, W, bias, wstream.lane_rows(cfg, i)):
+            words += [(value >> (k * w)) & ((1 << w) - 1) for k in range(n)]
+        lanes.append(words)
+    count = max(len(words) for words in lanes)
+    words_at, valid_at = layout["words"].offset, layout["valid"].offset
+    last_at = layout["last"].offset
+    beats = []
+    for k in range(count):
+        beat = 0
+        for i, words in enumerate(lanes):
+            if k < len(words):
+                beat |= (words[k] << (words_at + i * w)) | (1 << (valid_at + i))
+        beats.append(beat | (int(k == count - 1) << last_at))
+    return beats
 
 
 def _to_signed(value: int, width: int) -> int:
@@ -151,12 +196,6 @@ def program(
     bp = np.zeros((G, ntm * R), dtype=np.int64)
     bp[:, :Mg] = b
 
-    wl = weight_beat(cfg)
-    # the dense-weight record has no mask field (every value is stored in place)
-    mask_at = wl["record"].offset + wl["record"].shape["mask"].offset if cfg.skip_weights else None
-    values_at = wl["record"].offset + wl["record"].shape["values"].offset
-    bias_at = wl["bias"].offset
-    acc_mask = (1 << cfg.acc_bits) - 1
     window_width = B * C * cfg.a_bits
     assert window_beat(cfg).size == window_width and output_beat(cfg).size == C * cfg.acc_bits
 
@@ -164,17 +203,8 @@ def program(
     window_beats: list[int] = []
     for g in range(G):
         for tm in range(ntm):
-            for r in range(R):
-                m = tm * R + r
-                for blk in range(nb):
-                    vals = Wp[g, m, blk * B : (blk + 1) * B]
-                    keep = vals != 0
-                    mask = 0 if mask_at is None else _pack(keep.astype(np.int64), 1) << mask_at
-                    weight_beats.append(  # values in place: position j's weight is values[j]
-                        mask
-                        | (_pack(vals, cfg.w_bits) << values_at)
-                        | ((int(bp[g, m]) & acc_mask) << bias_at)
-                    )
+            rows = slice(tm * R, (tm + 1) * R)
+            weight_beats += row_tile_beats(cfg, Wp[g, rows], bp[g, rows])
             for tn in range(ntn):
                 for blk in range(nb):
                     window = Xp[g, blk * B : (blk + 1) * B, tn * C : (tn + 1) * C]

@@ -15,13 +15,14 @@ __all__ = ["weight_record", "weight_beat", "window_beat", "queue_entry", "output
 
 
 def weight_record(cfg: ArrayConfig) -> data.StructLayout:
-    """What a row memory holds per block: the mask and the block's values, in place.
+    """What a row memory holds per block: the mask and the block's nonzero values, packed.
 
-    The memory is ``block`` values wide whether or not the values are packed, and in place
-    the weight of window row j is ``values[j]``: the row picks it with the same one-hot
-    select as the activations, with no popcount to find a packed index. Without weight
-    skipping the mask would be all ones, so it is neither streamed nor stored: the dense
-    baseline's memories are ``block`` bits per record narrower.
+    ``values[k]`` is the k-th nonzero weight in increasing position (the row finds the
+    weight of window row j at the rank of j in the mask); the entries after the last
+    nonzero are don't-care. This is the record as the weight stream carries it
+    (``accel.wstream``), written as it arrives. Without weight skipping the mask would be
+    all ones, so it is neither streamed nor stored, and the values are all ``block``
+    weights in place.
     """
     fields = {"values": data.ArrayLayout(signed(cfg.w_bits), cfg.block)}
     if cfg.skip_weights:
@@ -30,12 +31,16 @@ def weight_record(cfg: ArrayConfig) -> data.StructLayout:
 
 
 def weight_beat(cfg: ArrayConfig) -> data.StructLayout:
-    """One beat of the weight stream: a (row, block) record and that row's bias.
-
-    Beats come row-major within a row tile (row 0's blocks, then row 1's, ...); the bias
-    is taken from each row's first beat.
-    """
-    return data.StructLayout({"record": weight_record(cfg), "bias": signed(cfg.acc_bits)})
+    """One beat of the weight stream: a word per lane, which lanes' words are valid, and
+    ``last`` on the final beat of a row tile (``accel.wstream`` has the format)."""
+    lanes = cfg.weight_lanes
+    return data.StructLayout(
+        {
+            "words": data.ArrayLayout(unsigned(cfg.weight_word_bits), lanes),
+            "valid": unsigned(lanes),
+            "last": unsigned(1),
+        }
+    )
 
 
 def window_beat(cfg: ArrayConfig) -> data.StructLayout:

@@ -15,6 +15,7 @@ from .layouts import queue_entry, weight_record
 from .params import check_config, check_int
 from .pe import ProcessingElement
 from .selector import Selector
+from .weight_lane import popcount
 
 __all__ = ["PERow"]
 
@@ -22,8 +23,10 @@ __all__ = ["PERow"]
 class PERow(wiring.Component):
     """Row r of the array: owns outputs Y[m0 + r, n0 : n0 + C] of the current tile.
 
-    The weight memory holds one record per block (mask and the values in place; in dense
-    weight mode the mask is not stored and reads as all ones). Timing, exactly the
+    The weight memory holds one record per block (the mask and the block's nonzero values
+    packed, as the weight stream carries them; stage 2 picks the weight of position j at
+    the rank of j in the mask, ``popcount(mask & (onehot - 1))``. In dense weight mode the
+    mask is not stored and reads as all ones, and the values are in place). Timing, exactly the
     contract's: the row takes window b at cycle P (``take``), works on it in cycles
     P + 1 .. P + c with ``c = max(1, ceil(popcount(wm & am) / lanes))``, and takes the next
     window in its last work cycle if one is available.
@@ -157,8 +160,11 @@ class PERow(wiring.Component):
         onehot = [Signal(B, name=f"onehot{lane}") for lane in range(L)]
         picking = [Signal(name=f"picking{lane}") for lane in range(L)]
         values = Signal(record["values"].shape)  # the block's weights, from its first cycle
+        wmask = Signal(B)  # and its mask (the packed values' positions)
         with m.If(first):
             m.d.sync += values.eq(ahead.values)
+            if cfg.skip_weights:
+                m.d.sync += wmask.eq(ahead.mask)
         for lane in range(L):
             m.d.sync += [onehot[lane].eq(sel.onehot[lane]), picking[lane].eq(issue[lane])]
 
@@ -175,10 +181,13 @@ class PERow(wiring.Component):
         pe_issue = [Signal(name=f"issue{lane}") for lane in range(L)]
         window = self.rows
         for lane in range(L):
-            m.d.sync += [
-                pe_w[lane].eq(pick(onehot[lane], [values[j] for j in range(B)], cfg.w_bits)),
-                pe_issue[lane].eq(picking[lane]),
-            ]
+            if cfg.skip_weights:  # packed: the weight of position j is values[rank of j]
+                below = (onehot[lane] - 1)[:B]  # the positions under the one-hot bit
+                rank = popcount(wmask & below)
+                weight = Mux(onehot[lane].any(), values.as_value().word_select(rank, cfg.w_bits), 0)
+            else:  # every value in place
+                weight = pick(onehot[lane], [values[j] for j in range(B)], cfg.w_bits)
+            m.d.sync += [pe_w[lane].eq(weight), pe_issue[lane].eq(picking[lane])]
             for c in range(C):
                 if self._follower:  # lockstep: the leading row's pick is this row's
                     m.d.comb += pe_x[lane][c].eq(self.x_in[lane][c])

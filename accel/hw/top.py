@@ -6,14 +6,16 @@ from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .. import wstream
 from ..config import ArrayConfig
 from . import timing
 from .counters import COUNTER_NAMES, EventCounters
 from .issuer import WindowIssuer
-from .layouts import output_beat, weight_beat, window_beat
+from .layouts import output_beat, weight_beat, weight_record, window_beat
 from .output_stage import OutputStage
 from .params import check_config, check_int
 from .row import PERow
+from .weight_lane import WeightLane
 from .window_queue import WindowQueue
 
 __all__ = ["Accelerator"]
@@ -107,13 +109,11 @@ class Accelerator(wiring.Component):
         m.d.comb += queue.take.eq(Cat(row.take for row in rows))  # one vector, not R parts
 
         # Layer position. The compute side works on row tile `row_tile`, from bank
-        # row_tile[0]; the loader fills row tile `load_tile` into bank load_tile[0], and
-        # may run one row tile ahead (its bank is free once compute has left it).
+        # row_tile[0]; the weight stream's beats belong to row tile `beat_tile`, which may
+        # run one row tile ahead (its bank is free once compute has left it).
         row_tile = Signal(range(MAX_TILES + 1))
         col_tile = Signal(range(MAX_TILES + 1))
-        load_tile = Signal(range(MAX_TILES + 1))
-        load_row = Signal(range(R))
-        load_block = Signal(range(self._max_blocks))
+        beat_tile = Signal(range(MAX_TILES + 1))
         run = Signal()  # a tile is computing
         compute = Signal()  # a tile's compute cycles: after its first, until its last work
         capture = Signal()
@@ -164,23 +164,32 @@ class Accelerator(wiring.Component):
         # expression of the state (`ongoing`), never assigned inside a state: Icarus does
         # not evaluate `always @*` blocks at time 0, and a comb value assigned in a case
         # arm would read X until the state first changes.
-        # The loader: one record per cycle into the rows' load bank, row tile after row
-        # tile, independent of the compute FSM but for the bank it may fill.
+        # The loader: the weight stream's lanes (`accel.wstream`), each parsing the words
+        # of its rows and writing one bias or record per cycle into its rows' load bank.
+        # A beat is taken whenever its row tile's bank is free; lanes never stall.
         load_fire = Signal()
         loading = Signal()
-        last_record = (load_row == R - 1) & (load_block == self.blocks - 1)
-        with m.If(load_fire):
-            m.d.sync += load_block.eq(load_block + 1)
-            with m.If(load_block == self.blocks - 1):
-                m.d.sync += [load_block.eq(0), load_row.eq(load_row + 1)]
-                with m.If(load_row == R - 1):
-                    m.d.sync += [load_row.eq(0), load_tile.eq(load_tile + 1)]
+        beat = self.weights.payload
+        lanes = []
+        for i in range(min(cfg.weight_lanes, R)):
+            lane = WeightLane(cfg, rows=len(wstream.lane_rows(cfg, i)), max_blocks=self._max_blocks)
+            m.submodules[f"lane{i}"] = lane
+            lanes.append(lane)
+            m.d.comb += [
+                lane.word.eq(beat.words[i]),
+                lane.push.eq(load_fire & beat.valid[i]),
+                lane.clear.eq(self.start & ~self.busy),
+                lane.blocks.eq(self.blocks),
+            ]
+        with m.If(load_fire & beat.last):
+            m.d.sync += beat_tile.eq(beat_tile + 1)
         with m.If(self.start & ~self.busy):
-            m.d.sync += [load_tile.eq(0), load_row.eq(0), load_block.eq(0)]
+            m.d.sync += beat_tile.eq(0)
 
         def loaded(tile: Value) -> Value:
-            """Row tile `tile`'s weights are in by the end of this cycle."""
-            return (load_tile > tile) | ((load_tile == tile) & load_fire & last_record)
+            """Row tile `tile`'s weights are all written by the end of this cycle."""
+            done = [(ln.tiles > tile) | ((ln.tiles == tile) & ln.tile_end) for ln in lanes]
+            return Cat(done).all()
 
         # Overlapped tiles: when a tile's rows are done and the output buffer is already
         # empty, the next column tile of the same row tile starts at once, and the
@@ -238,22 +247,24 @@ class Accelerator(wiring.Component):
                 m.next = "IDLE"
         m.d.comb += [
             self.busy.eq(~fsm.ongoing("IDLE")),
-            loading.eq(self.busy & (load_tile < self.row_tiles) & (load_tile <= row_tile + 1)),
+            loading.eq(self.busy & (beat_tile < self.row_tiles) & (beat_tile <= row_tile + 1)),
             self.weights.ready.eq(loading),
             load_fire.eq(loading & self.weights.valid),
             run.eq(fsm.ongoing("TILE") & ~all_done),  # low for a cycle restarts the rows
             compute.eq(fsm.ongoing("TILE") & ~first_cycle & ~all_done),
             capture.eq((fsm.ongoing("CAPTURE") & buffer_free) | (countdown == 1)),
         ]
+        record_bits = weight_record(cfg).size
         for r, row in enumerate(rows):
-            hit = load_fire & (load_row == r)
+            lane = lanes[r % cfg.weight_lanes]
+            hit = lane.emit & (lane.row == r // cfg.weight_lanes)
             m.d.comb += [
-                row.load.eq(self.weights.payload.record),
-                row.load_addr.eq(load_block),
-                row.load_bank.eq(load_tile[0]),
-                row.load_en.eq(hit),
-                row.bias.eq(self.weights.payload.bias),
-                row.bias_en.eq(hit & (load_block == 0)),
+                row.load.eq(lane.item[:record_bits]),
+                row.load_addr.eq(lane.block),
+                row.load_bank.eq(lane.bank),
+                row.load_en.eq(hit & ~lane.is_bias),
+                row.bias.eq(lane.item[: cfg.acc_bits]),
+                row.bias_en.eq(hit & lane.is_bias),
                 row.bank.eq(row_tile[0]),
             ]
         with m.If(self.done):

@@ -1,18 +1,20 @@
 """Fixed latencies the RTL adds around the contract's compute cycles.
 
 One place for every cycle that is not in ``compute_cycles``; ``docs/architecture.md``
-explains each and the RTL must match them. Per layer, with row tiles t = 0, 1, ...,
-each of load time ``Ld[t]`` and tiles j of compute ``F[t, j]`` (cycle 0 the one after
-start, beats and results never waiting; X is a tile's capture cycle, s its start):
+explains each and the RTL must match them. Per layer, with row tiles t = 0, 1, ... (cycle
+0 the one after start, beats and results never waiting; X is a tile's capture cycle, s
+its start):
 
-    load of t:      starts at LS[t] (LS[0] = 0), ends at LE[t] = LS[t] + Ld[t] - 1
+    weights of t:   first beat at LS[t] (LS[0] = 0); lane i writes its last item at
+                    E_i = last_i + max(E_i(t-1) + 1, LS[t] + D_i)   (``accel.wstream``)
+                    and LE[t] = max_i E_i
     t starts:       s = max(LE[t] + 1, X_prev + 1)
     a tile j that is not its row tile's last, if X_prev + R <= s + F (the buffer has
     drained by its last work cycle), overlaps the next one:
                     X = s + F + 5,  next s = s + F + 2
     otherwise:      X = max(s + F + 5, X_prev + R),  next s = X + 1
-    next load:      LS[t+1] = s of row tile t (double-buffered: the bank of t - 1 is free
-                    once t has started; the loader is busy with t until LE[t] < s)
+    next beats:     LS[t+1] = max(LS[t] + beats[t], X_last(t-1) + 1)   (double-buffered:
+                    the bank of t - 1 is free once its last tile is captured)
     last result:    X_last + R + 2  (its drain, then the output pipeline)
 
 and the layer's core cycles are the last result's cycle + 1. ``5`` is ``MAC_PIPELINE``
@@ -25,15 +27,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ArrayConfig
+from ..encode import WeightPattern
+from ..wstream import LoadProfile, load_profile
 
 __all__ = [
     "MAC_PIPELINE",
     "OUTPUT_CAPTURE",
     "OUTPUT_PIPELINE",
     "OVERLAP_RESTART",
-    "weight_load_cycles",
     "drain_cycles",
     "core_cycles",
+    "weight_loads",
 ]
 
 MAC_PIPELINE = 5
@@ -52,30 +56,37 @@ OVERLAP_RESTART = 2
 the cycle the rows report done (they restart in it) and the new tile's first cycle."""
 
 
-def weight_load_cycles(cfg: ArrayConfig, nb: int) -> int:
-    """Loading a row tile: one beat per (row, block) record (mask plus packed values)."""
-    return cfg.rows * nb
-
-
 def drain_cycles(cfg: ArrayConfig) -> int:
     """Streaming a tile's outputs: one beat of ``cols`` results per row."""
     return cfg.rows
 
 
-def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: np.ndarray | int) -> int:
+def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) -> int:
     """Core cycles of a layer from its per-tile compute cycles ``[G, ntm, ntn]`` and the
-    load time of each row tile (``[G * ntm]``, or one value for all)."""
+    weight stream's timing inputs per row tile (``accel.wstream.load_profile``)."""
     G, ntm, ntn = tile_cycles.shape
     T = G * ntm
     F = tile_cycles.reshape(T, ntn).astype(np.int64).tolist()
     R = drain_cycles(cfg)
-    loads = np.broadcast_to(np.asarray(load, dtype=np.int64), (T,)).tolist()
+    beats = load.beats.tolist()
+    lanes = [i for i in range(load.last.shape[1]) if load.last[0, i] >= 0]
+    last = load.last[:, lanes].tolist()
+    D = load.D[:, lanes].tolist()
     land = MAC_PIPELINE  # a tile's capture: this many cycles after its last work cycle
-    start_load, capture = 0, None  # the previous tile's capture cycle
+    emitted = [None] * len(lanes)  # each lane's last write so far
+    start_load, capture = 0, None  # first beat of the row tile; the previous capture
     for t in range(T):  # max-plus recurrences, scalar per step
-        loaded = start_load + loads[t]  # the first cycle after the load
-        start = loaded if capture is None else max(loaded, capture + 1)
-        start_load = start  # the loader moves on to row tile t + 1
+        loaded = 0  # the cycle of the row tile's last weight write, over all lanes
+        for i in range(len(lanes)):
+            ready = start_load + D[t][i]
+            e = last[t][i] + (ready if emitted[i] is None else max(emitted[i] + 1, ready))
+            emitted[i] = e
+            loaded = max(loaded, e)
+        start = loaded + 1 if capture is None else max(loaded + 1, capture + 1)
+        # the next row tile's first beat: after this one's beats, once its bank is free
+        # (row tile t - 1 captured its last tile; the FSM has moved on to row tile t)
+        free = 0 if capture is None else capture + 1
+        start_load = max(start_load + beats[t], free)
         tiles = F[t]
         for f in tiles[:-1]:  # every column tile but the row tile's last
             if capture is None or capture + R <= start + f:  # drained: overlap
@@ -86,3 +97,14 @@ def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: np.ndarray | in
         f = tiles[-1]
         capture = start + f + land if capture is None else max(start + f + land, capture + R)
     return int(capture + 1 + R + OUTPUT_PIPELINE)
+
+
+def weight_loads(cfg: ArrayConfig, wp: WeightPattern) -> LoadProfile:
+    """The weight stream's timing inputs of every row tile (padding rows: empty masks)."""
+    G, Mg, nb = wp.masks.shape
+    R = cfg.rows
+    ntm = -(-Mg // R)
+    masks = np.zeros((G, ntm * R, nb), dtype=np.uint64)
+    if cfg.skip_weights:
+        masks[:, :Mg] = wp.masks
+    return load_profile(cfg, masks.reshape(G * ntm, R, nb))

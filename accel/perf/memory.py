@@ -4,9 +4,10 @@ Levels: DRAM, the global buffer (GLB) and the array (row weight memories, window
 output buffer). What crosses each level is charged in its encoded size, masks included:
 compressed weights and windows when zeros are skipped, dense values otherwise. Feature
 maps in DRAM and the GLB are stored as a bitmap (one bit per value) plus the nonzero
-values when activations are skipped, dense otherwise, and weights as masks plus
-nonzeros; each tensor falls back to its dense form where that is smaller (a format flag
-per tensor), so skipping never moves more DRAM bytes. A layer's outputs are charged at
+values when activations are skipped, dense otherwise; each feature map falls back to its
+dense form where that is smaller (a format flag per tensor). Weights move as the packed
+stream the array takes (``accel.wstream``: biases, masks and nonzeros, each item padded
+to whole lane words), which is what DRAM and the GLB hold. A layer's outputs are charged at
 ``output_density`` (the next layer's input density). The model is a
 roofline per layer: transfers are double-buffered and overlap compute, so a layer takes
 ``max(core, dram, glb)`` cycles and the excess over the core is reported as stall.
@@ -23,6 +24,7 @@ import numpy as np
 from ..config import Config
 from ..encode import ActPattern, WeightPattern
 from ..workloads.layer import Layer
+from .latency import weight_loads
 from .schedule import Counters
 
 __all__ = ["Traffic", "traffic"]
@@ -62,10 +64,9 @@ def traffic(
     ntm = -(-Mg // R)
     ntn = ap.masks.shape[1]
 
-    dense_weight_bits = layer.M * layer.K * cfg.w_bits
-    weight_bits = dense_weight_bits
-    if cfg.skip_weights:  # stored compressed only where that is smaller (one flag per tensor)
-        weight_bits = min(G * Mg * nb * B + wp.nnz * cfg.w_bits, dense_weight_bits)
+    # weights move as the packed stream the array takes (masks, nonzeros and biases, each
+    # item padded to the lane's words), from DRAM through the GLB into the row memories
+    weight_bits = weight_loads(cfg, wp).stream_bits
     if cfg.skip_acts:
         active_rows = int(np.bitwise_count(ap.masks).sum(dtype=np.int64))
         window_bits = G * ntn * nb * B + active_rows * C * cfg.a_bits

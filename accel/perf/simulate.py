@@ -11,11 +11,11 @@ import numpy as np
 
 from ..balance import DEFAULT_BALANCE, balance_rows, permute_pattern
 from ..config import Config
-from ..encode import ActPattern, WeightPattern, act_pattern, blocks, weight_pattern
+from ..encode import ActPattern, WeightPattern, act_pattern, weight_pattern
 from ..workloads.layer import Layer
 from ..workloads.sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 from .energy import EnergyTable, energy_breakdown, load_energy_table
-from .latency import core_cycles, weight_load_cycles
+from .latency import core_cycles, weight_loads
 from .memory import traffic
 from .schedule import Counters, Schedule, schedule
 
@@ -68,7 +68,7 @@ def _design(
 ) -> DesignResult:
     cfg = config.array
     sched = schedule(cfg, wp, ap)
-    core = core_cycles(cfg, sched.tile_cycles, weight_load_cycles(cfg, blocks(layer.K, cfg.block)))
+    core = core_cycles(cfg, sched.tile_cycles, weight_loads(cfg, wp))
     moved = traffic(config, layer, wp, ap, sched.counters, output_density)
     total = max(core, moved.dram_cycles, moved.glb_cycles)
     return DesignResult(

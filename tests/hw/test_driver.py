@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from amaranth.lib import data
 
+from accel import wstream
 from accel.config import ArrayConfig
 from accel.errors import AccelError
 from accel.golden import layer_output
@@ -42,29 +43,55 @@ def sparse_ints(rng: np.random.Generator, shape, bits: int, density: float) -> n
     return np.where(rng.random(shape) < density, values, 0)
 
 
+def _bits(value: int, width: int) -> str:
+    """``width`` bits of ``value`` (two's complement), least significant first."""
+    return "".join(str((value >> i) & 1) for i in range(width))
+
+
+def _padded(bits: str, word: int) -> str:
+    return bits + "0" * (-len(bits) % word)
+
+
 def expected_beats(cfg, W, X, bias):
-    """(weight beats, window beats) for grouped ``W [G, Mg, K]``, ``X [G, K, N]``."""
+    """(weight beats, window beats) for grouped ``W [G, Mg, K]``, ``X [G, K, N]``, read
+    from the stream's description as bit strings: lane i carries rows i, i + lanes, ...;
+    each row's bias, then per block the mask and the nonzeros (dense: every value), each
+    item padded to whole lane words."""
     G, Mg, K = W.shape
     N = X.shape[2]
     R, C, B = cfg.rows, cfg.cols, cfg.block
+    U, word = cfg.weight_lanes, cfg.weight_word_bits
     nb = -(-K // B)
     wl, xl = weight_beat(cfg), window_beat(cfg)
     weights, windows = [], []
     for g in range(G):
         for tm in range(-(-Mg // R)):
-            for r in range(R):
-                m = tm * R + r
-                for blk in range(nb):
-                    vals = [
-                        int(W[g, m, k]) if m < Mg and k < K else 0
-                        for k in range(blk * B, blk * B + B)
-                    ]
-                    record = {"values": vals}  # in place: position j's weight at j
-                    if cfg.skip_weights:  # the dense-weight record stores no mask
-                        record["mask"] = sum(1 << j for j in range(B) if vals[j])
-                    row_bias = int(bias[g, m]) if m < Mg else 0
-                    beat = wl.const({"record": record, "bias": row_bias})
-                    weights.append(beat.as_value().value)
+            lanes = []
+            for lane in range(min(U, R)):
+                stream = ""
+                for r in range(lane, R, U):
+                    m = tm * R + r
+                    stream += _padded(_bits(int(bias[g, m]) if m < Mg else 0, cfg.acc_bits), word)
+                    for blk in range(nb):
+                        vals = [
+                            int(W[g, m, k]) if m < Mg and k < K else 0
+                            for k in range(blk * B, blk * B + B)
+                        ]
+                        if cfg.skip_weights:
+                            item = "".join("1" if v else "0" for v in vals)
+                            item += "".join(_bits(v, cfg.w_bits) for v in vals if v)
+                        else:
+                            item = "".join(_bits(v, cfg.w_bits) for v in vals)
+                        stream += _padded(item, word)
+                lanes.append(
+                    [int(stream[i : i + word][::-1], 2) for i in range(0, len(stream), word)]
+                )
+            count = max(len(x) for x in lanes)
+            for k in range(count):
+                words = [x[k] if k < len(x) else 0 for x in lanes] + [0] * (U - len(lanes))
+                valid = sum(1 << i for i, x in enumerate(lanes) if k < len(x))
+                beat = wl.const({"words": words, "valid": valid, "last": int(k == count - 1)})
+                weights.append(beat.as_value().value)
             for tn in range(-(-N // C)):
                 for blk in range(nb):
                     rows = [
@@ -78,28 +105,6 @@ def expected_beats(cfg, W, X, bias):
     return weights, windows
 
 
-def bias_field(cfg: ArrayConfig) -> int:
-    wl = weight_beat(cfg)
-    return ((1 << cfg.acc_bits) - 1) << wl["bias"].offset
-
-
-def first_beats(prog) -> set[int]:
-    """Indices of each row's first weight beat: the one whose bias the array takes."""
-    R, nb = prog.config.rows, prog.blocks
-    return {(t * R + r) * nb for t in range(prog.row_tiles) for r in range(R)}
-
-
-def check_weight_beats(prog, expect: list[int]) -> None:
-    assert len(prog.weight_beats) == len(expect)
-    hide = ~bias_field(prog.config)
-    firsts = first_beats(prog)
-    for i, (got, want) in enumerate(zip(prog.weight_beats, expect, strict=True)):
-        if i in firsts:
-            assert got == want, f"weight beat {i}"
-        else:  # only the first beat's bias is defined
-            assert got & hide == want & hide, f"weight beat {i}"
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
 @pytest.mark.parametrize("M, K, N", [(3, 4, 2), (5, 9, 7), (1, 1, 1), (7, 13, 4)])
 def test_beats_match_layouts(name, M, K, N):
@@ -110,7 +115,7 @@ def test_beats_match_layouts(name, M, K, N):
     bias = rng.integers(-(1 << (cfg.acc_bits - 1)), 1 << (cfg.acc_bits - 1), size=M)
     prog = program(cfg, W, X, bias=bias, balance="none")  # the layer's own row order
     weights, windows = expected_beats(cfg, W[None], X[None], bias[None])
-    check_weight_beats(prog, weights)
+    assert prog.weight_beats == weights
     assert prog.window_beats == windows
 
 
@@ -125,7 +130,10 @@ def test_beat_counts(name, G, M, K, N):
     col_tiles = -(-N // cfg.cols)
     blocks = -(-K // cfg.block)
     assert (prog.row_tiles, prog.col_tiles, prog.blocks) == (row_tiles, col_tiles, blocks)
-    assert len(prog.weight_beats) == row_tiles * cfg.rows * blocks
+    # all ones: every record as long as it gets; the busiest lane sets the beats
+    rows = len(wstream.lane_rows(cfg, 0))
+    per_row = wstream.bias_words(cfg) + blocks * wstream.record_words(cfg, cfg.block)
+    assert len(prog.weight_beats) == row_tiles * rows * per_row
     assert len(prog.window_beats) == row_tiles * col_tiles * blocks
     assert prog.result_beats == row_tiles * col_tiles * cfg.rows
     control = prog.control()
@@ -137,22 +145,32 @@ def test_beat_counts(name, G, M, K, N):
 
 
 def test_one_beat_by_hand():
-    """Row 0, block 0 of a 2 x 4 weight matrix, and the first window, spelled out."""
-    cfg = ArrayConfig(rows=2, cols=2, block=4, w_bits=4, a_bits=4, acc_bits=10)
+    """A 2 x 4 weight matrix on 2 lanes of 16 bits, and the first window, spelled out."""
+    cfg = ArrayConfig(
+        rows=2,
+        cols=2,
+        block=4,
+        w_bits=4,
+        a_bits=4,
+        acc_bits=10,
+        weight_bus_bits=32,
+        weight_lanes=2,
+    )
     W = np.array([[0, -3, 0, 7], [1, 0, 0, 0]])
     X = np.array([[1, 2], [0, 0], [-8, 7], [0, -1]])
-    prog = program(cfg, W, X, bias=np.array([-5, 9]))
+    prog = program(cfg, W, X, bias=np.array([-5, 9]), balance="none")
     wl, xl = weight_beat(cfg), window_beat(cfg)
-    row0 = wl.const({"record": {"mask": 0b1010, "values": [0, -3, 0, 7]}, "bias": -5})
-    row1 = wl.const({"record": {"mask": 0b0001, "values": [1, 0, 0, 0]}, "bias": 9})
-    assert prog.weight_beats == [row0.as_value().value, row1.as_value().value]
+    # lane 0, row 0: bias -5 (10 bits, one word), then mask 1010 and the values -3, 7
+    # (4 + 2 x 4 = 12 bits, one word); lane 1, row 1: bias 9, then mask 0001 and 1
+    record0 = 0b1010 | ((-3 & 0xF) << 4) | (7 << 8)
+    record1 = 0b0001 | (1 << 4)
+    first = wl.const({"words": [-5 & 0x3FF, 9], "valid": 0b11, "last": 0})
+    second = wl.const({"words": [record0, record1], "valid": 0b11, "last": 1})
+    assert prog.weight_beats == [first.as_value().value, second.as_value().value]
     window = xl.const({"rows": [[1, 2], [0, 0], [-8, 7], [0, -1]]})
     assert prog.window_beats == [window.as_value().value]
-    # and the same read back through the layout, field by field
-    view = data.Const(wl, prog.weight_beats[0])
-    assert view.record.mask == 0b1010
-    assert [view.record.values[j] for j in range(4)] == [0, -3, 0, 7]  # in place
-    assert view.bias == -5
+    view = data.Const(wl, prog.weight_beats[1])
+    assert view.last == 1 and view.words[0] == record0
 
 
 def hand_made_results(cfg, Y_padded: np.ndarray, col_tiles: int) -> list[int]:
@@ -211,16 +229,13 @@ def test_groups(name):
     bias = rng.integers(-100, 100, size=(G, Mg))
     prog = program(cfg, W, X, bias=bias, relu=True, shift=2, balance="none")
     weights, windows = expected_beats(cfg, W, X, bias)
-    check_weight_beats(prog, weights)
+    assert prog.weight_beats == weights
     assert prog.window_beats == windows
     assert prog.row_tiles == G * -(-Mg // cfg.rows)
     assert (prog.groups, prog.rows_per_group, prog.N) == (G, Mg, N)
     one_by_one = [program(cfg, W[g], X[g], bias=bias[g], balance="none") for g in range(G)]
     assert prog.window_beats == [b for p in one_by_one for b in p.window_beats]
-    hide = ~bias_field(cfg)
-    assert [b & hide for b in prog.weight_beats] == [
-        b & hide for p in one_by_one for b in p.weight_beats
-    ]
+    assert prog.weight_beats == [b for p in one_by_one for b in p.weight_beats]
 
 
 def test_control_values():

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from accel import wstream
 from accel.config import ArrayConfig, Config, SystemConfig
 from accel.encode import act_pattern, weight_pattern
 from accel.errors import AccelError
@@ -19,6 +20,7 @@ from accel.perf.memory import traffic
 from accel.perf.schedule import schedule
 from accel.perf.simulate import simulate_layer
 from accel.workloads.layer import Layer
+from accel.wstream import LoadProfile
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "accel" / "perf" / "energy_45nm.toml"
 
@@ -51,9 +53,10 @@ def _traffic(array: ArrayConfig, system: SystemConfig | None = None, out_density
 
 def test_sparse_traffic_by_hand():
     t, counters = _traffic(ARRAY, out_density=0.5)
-    masks = 3 * 3 * 8  # one 8-bit mask per (row, block): M x nb x B
-    values = 7 * 8  # 7 nonzeros of 8 bits
-    assert t.dram["weights"] == masks + values == 128
+    # the weight stream: 2 row tiles of 2 rows (one padding), a lane of 32-bit words per
+    # row; per row a bias word and 3 records of an 8-bit mask and at most 3 nonzeros of 8
+    # bits, one word each
+    assert t.dram["weights"] == 2 * 2 * (1 + 3) * 32 == 512
     # inputs: a bitmap of K x N plus 4 values of 8 bits
     assert t.dram["inputs"] == 120 + 4 * 8
     # outputs at the given density: 18 bits of bitmap + 9 values of 8 bits
@@ -62,7 +65,7 @@ def test_sparse_traffic_by_hand():
     # windows: per (column tile, block) an 8-bit mask, plus 4 active rows of 4 x 8 bits,
     # all streamed once per row tile (2 of them)
     windows = (2 * 3 * 8 + 4 * 4 * 8) * 2
-    assert t.glb == {"weights": 2 * 128, "inputs": 152 + windows, "outputs": 2 * 90}
+    assert t.glb == {"weights": 2 * 512, "inputs": 152 + windows, "outputs": 2 * 90}
     assert t.array == {
         "weights": counters.weight_reads * 8 + counters.windows * 2 * 8,
         "windows": windows + counters.weight_reads * 4 * 8,
@@ -82,18 +85,19 @@ def test_output_density_defaults_to_the_input_density():
 
 def test_dense_traffic_has_no_metadata():
     t, counters = _traffic(ARRAY.as_dense(), out_density=0.5)
-    assert t.dram == {"weights": 3 * 20 * 8, "inputs": 120 * 8, "outputs": 18 * 8}
+    # per row a bias word and 3 records of 8 values, 2 words each; 4 rows with padding
+    assert t.dram == {"weights": 4 * (1 + 3 * 2) * 32, "inputs": 120 * 8, "outputs": 18 * 8}
     windows = 2 * 3 * 8 * 4 * 8 * 2  # every window row of every block, twice
-    assert t.glb == {"weights": 2 * 480, "inputs": 960 + windows, "outputs": 2 * 144}
+    assert t.glb == {"weights": 2 * 896, "inputs": 960 + windows, "outputs": 2 * 144}
     assert t.array["weights"] == counters.weight_reads * 8  # no mask reads
     assert counters.weight_reads == 2 * 2 * 2 * 3 * 8  # tiles x R x nb x B
 
 
 def test_each_skip_mode_charges_its_own_metadata():
     only_w, _ = _traffic(ArrayConfig(rows=2, cols=4, block=8, skip_acts=False))
-    assert only_w.dram["weights"] == 128 and only_w.dram["inputs"] == 960
+    assert only_w.dram["weights"] == 512 and only_w.dram["inputs"] == 960
     only_a, _ = _traffic(ArrayConfig(rows=2, cols=4, block=8, skip_weights=False))
-    assert only_a.dram["weights"] == 480 and only_a.dram["inputs"] == 152
+    assert only_a.dram["weights"] == 896 and only_a.dram["inputs"] == 152
 
 
 def _big_input_traffic(glb_kib: int, M: int = 10):
@@ -142,8 +146,8 @@ def test_dram_and_glb_cycles_are_ceil_of_bytes_over_bandwidth(bpc):
 
 def test_dram_cycles_by_hand():
     t, _ = _traffic(ARRAY, SystemConfig(dram_bytes_per_cycle=3.0), out_density=0.5)
-    assert sum(t.dram.values()) == 128 + 152 + 90  # 46.25 bytes
-    assert t.dram_cycles == 16  # ceil(46.25 / 3) = ceil(15.42)
+    assert sum(t.dram.values()) == 512 + 152 + 90  # 94.25 bytes
+    assert t.dram_cycles == 32  # ceil(94.25 / 3) = ceil(31.42)
 
 
 def test_total_cycles_is_the_roofline_of_core_and_memory():
@@ -344,35 +348,44 @@ def test_energy_table_missing_file_and_directory(tmp_path):
 
 def test_fixed_latency_parts():
     cfg = ArrayConfig(rows=4, cols=8)
-    assert latency.weight_load_cycles(cfg, 5) == 4 * 5
     assert latency.drain_cycles(cfg) == 4
     assert latency.MAC_PIPELINE + latency.OUTPUT_CAPTURE == 6
     assert latency.OUTPUT_PIPELINE == 2
 
 
+def one_lane(T: int, items: int) -> LoadProfile:
+    """Row tiles whose weights are ``items`` one-word items on one lane: beat k comes
+    in cycle LS + k and its item is written in the next cycle."""
+    ones = np.ones((T, 1), dtype=np.int64)
+    return LoadProfile(
+        beats=np.full(T, items), bits=ones * items * 32, last=ones * (items - 1), D=ones
+    )
+
+
 def test_core_cycles_by_hand():
     cfg = ArrayConfig(rows=4, cols=8)
     tiles = np.array([[[10, 1, 5], [2, 20, 3]]])  # G = 1, 2 row tiles x 3 column tiles
-    load = 4 * 3  # R x nb records per row tile, nb = 3
-    # Row tile 0 is loaded in cycles 0..11 and starts at 12. Tile (0, 0): nothing to
-    # drain, so it overlaps the next: captured at 12 + 10 + 5 = 27, next start 12 + 10 +
-    # 2 = 24. Tile (0, 1): the drain of 27 ends at 31 > 24 + 1, so no overlap: captured at
-    # max(24 + 1 + 5, 31) = 31, next start 32. Tile (0, 2), the row tile's last: captured
-    # at max(32 + 5 + 5, 35) = 42. Row tile 1 loaded in 12..23 (under row tile 0's
-    # compute) starts at 43. Tile (1, 0): 46 > 45, captured at max(50, 46) = 50, next 51.
-    # Tile (1, 1): 54 <= 71, overlaps: captured at 76, next 73. Tile (1, 2): max(81, 80).
-    # The last result: 81 + R (drain) + 2 (output pipeline); core cycles one more.
-    assert latency.core_cycles(cfg, tiles, load) == 81 + 4 + 2 + 1 == 88
+    # Row tile 0: beats in cycles 0..11, the last item written in 12, start at 13. Tile
+    # (0, 0): nothing to drain, so it overlaps the next: captured at 13 + 10 + 5 = 28,
+    # next start 13 + 10 + 2 = 25. Tile (0, 1): the drain of 28 ends at 32 > 25 + 1, so
+    # no overlap: captured at max(25 + 1 + 5, 32) = 32, next start 33. Tile (0, 2), the
+    # row tile's last: captured at max(33 + 5 + 5, 36) = 43. Row tile 1's beats came in
+    # 12..23 (under row tile 0's compute), written by 24; it starts at 44. Tile (1, 0):
+    # 47 > 46, captured at max(51, 47) = 51, next 52. Tile (1, 1): 55 <= 72, overlaps:
+    # captured at 77, next 74. Tile (1, 2): max(82, 81). The last result: 82 + R (drain)
+    # + 2 (output pipeline); core cycles one more.
+    assert latency.core_cycles(cfg, tiles, one_lane(2, 12)) == 82 + 4 + 2 + 1 == 89
 
 
 def test_core_cycles_load_bound():
-    """Row tiles shorter than their loads: the loads run back to back, each row tile
-    starts as its load ends, and only the first load and the last tile are exposed."""
+    """Row tiles shorter than their loads: the beats run back to back, each row tile
+    starts as its last item is written, and only the first load and the last tile are
+    exposed."""
     cfg = ArrayConfig(rows=16, cols=8)
     tiles = np.full((3, 2, 1), 7)  # 3 groups x 2 row tiles, one tiny tile each
-    # loads of 16 cycles end at 15, 31, ..., 95; row tile t starts at 16 (t + 1) and
-    # captures at 16 (t + 1) + 13 - 1, which is exactly the previous capture + R = 16
-    assert latency.core_cycles(cfg, tiles, 16) == 6 * 16 + 12 + 1 + 16 + 2
+    # row tile t's beats come in 16 t .. 16 t + 15, its last item at 16 t + 16, it starts
+    # at 16 t + 17 and captures at 16 t + 17 + 12, exactly the previous capture + R = 16
+    assert latency.core_cycles(cfg, tiles, one_lane(6, 16)) == 80 + 29 + 1 + 16 + 2
 
 
 def test_core_cycles_compute_bound_hides_loads():
@@ -380,17 +393,33 @@ def test_core_cycles_compute_bound_hides_loads():
     # 5 row tiles of 2 tiles of 30 cycles: the first overlaps the second (30 + 2), the
     # second, the row tile's last, takes 30 + 6; each row tile's 68 cycles hide a load of 8
     tiles = np.full((1, 5, 2), 30)
-    assert latency.core_cycles(cfg, tiles, 8) == 8 + 5 * (32 + 36) + 4 + 2
+    assert latency.core_cycles(cfg, tiles, one_lane(5, 8)) == 8 + 1 + 5 * (32 + 36) + 4 + 2
 
 
 def test_overlap_needs_a_drained_buffer():
     """Tiles shorter than the drain cannot overlap back to back: R = 16, F = 10."""
     cfg = ArrayConfig(rows=16, cols=8)
     tiles = np.full((1, 1, 3), 10)
-    # tile 0 overlaps (nothing to drain): captured at 16 + 15 = 31, tile 1 starts at 28;
-    # its buffer drains until 47 > 38, so it captures at 47 and tile 2 starts at 48;
-    # tile 2 captures at max(63, 63) = 63; the last result at 63 + 16 + 2
-    assert latency.core_cycles(cfg, tiles, 16) == 63 + 16 + 2 + 1
+    # start at 17; tile 0 overlaps (nothing to drain): captured at 32, tile 1 starts at
+    # 29; its buffer drains until 48 > 39, so it captures at 48 and tile 2 starts at 49;
+    # tile 2 captures at max(64, 64) = 64; the last result at 64 + 16 + 2
+    assert latency.core_cycles(cfg, tiles, one_lane(1, 16)) == 64 + 16 + 2 + 1
+
+
+def test_lanes_load_in_parallel_and_follow_the_compressed_size():
+    """Four lanes of 32 bits, 8 rows of one block: a bias word and a record per row. At
+    16 x 8-bit values a record is 5 words (mask + 128 bits); with 2 nonzeros it is one."""
+    cfg = ArrayConfig(rows=8, cols=4, block=16)
+    dense_masks = np.full((1, 8, 1), (1 << 16) - 1, dtype=np.uint64)
+    sparse_masks = np.full((1, 8, 1), 0b101, dtype=np.uint64)
+    full = wstream.load_profile(cfg, dense_masks)
+    light = wstream.load_profile(cfg, sparse_masks)
+    # lane i: rows i and i + 4, each bias (1 word) + record
+    assert full.beats.tolist() == [2 * (1 + 5)] and light.beats.tolist() == [2 * (1 + 1)]
+    assert light.bits.tolist() == [[4 * 32] * 4]
+    assert light.last.tolist() == [[3] * 4] and light.D.tolist() == [[1] * 4]
+    # items of 1, 5, 1, 5 words end at words 1, 6, 7, 12: D = max(1, 5, 5, 9) = 9
+    assert full.D.tolist() == [[9] * 4] and full.last.tolist() == [[3] * 4]
 
 
 def test_dense_layer_core_cycles_end_to_end():
@@ -401,6 +430,8 @@ def test_dense_layer_core_cycles_end_to_end():
     ap = act_pattern(np.ones((32, 8), np.int64), 16, 4)
     res = simulate_layer(Config(array), layer, wp, ap)
     assert res.sparse.compute_cycles == 4 * 33
-    # the first row tile's load (R x nb); per row tile one overlapped tile (33 + 2) and
-    # its last (33 + 6); R + 2. The second row tile's load ran while the first computed.
-    assert res.sparse.core_cycles == 4 * 2 + 2 * (35 + 39) + 4 + 2
+    # the first row tile's load: 4 lanes of one row each, a bias word and two records of
+    # 16 values (4 words each): 9 beats, the last record written in cycle 9; per row tile
+    # one overlapped tile (33 + 2) and its last (33 + 6); R + 2. The second row tile's
+    # load ran while the first computed.
+    assert res.sparse.core_cycles == 10 + 2 * (35 + 39) + 4 + 2
