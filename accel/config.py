@@ -61,6 +61,7 @@ class ArrayConfig:
     skip_acts: bool = True
     weight_bus_bits: int = 128
     weight_lanes: int = 4
+    result_rows: int = 1
 
     def __post_init__(self) -> None:
         _check_int("rows", self.rows, 1, 256)
@@ -80,6 +81,13 @@ class ArrayConfig:
                 f"weight_bus_bits must be a multiple of weight_lanes ({self.weight_lanes}) "
                 f"with at least 8 bits per lane, not {self.weight_bus_bits!r}",
                 field="weight_bus_bits",
+            )
+
+        _check_int("result_rows", self.result_rows, 1, self.rows)
+        if self.rows % self.result_rows:
+            raise AccelError(
+                f"result_rows must divide rows ({self.rows}), not {self.result_rows!r}",
+                field="result_rows",
             )
 
     @property

@@ -20,7 +20,10 @@ from accel.cosim.runner import SIMULATORS, build, run_cases
 BUILD_ROOT = Path(__file__).resolve().parents[1] / "sim_build"
 
 CONFIGS = {
-    "4x4-B8-D2-L1-sparse": ArrayConfig(rows=4, cols=4, block=8, queue_depth=2),
+    # two PE rows per result beat, a 64-bit weight stream in two lanes
+    "4x4-B8-D2-L1-sparse-out2-bus64x2": ArrayConfig(
+        rows=4, cols=4, block=8, queue_depth=2, result_rows=2, weight_bus_bits=64, weight_lanes=2
+    ),
     "2x8-B16-D3-L2-weights": ArrayConfig(
         rows=2, cols=8, block=16, queue_depth=3, lanes=2, skip_acts=False
     ),
@@ -59,7 +62,7 @@ def test_layers_match_golden_and_simulator(simulator, config_id):
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_gaps_and_backpressure_lose_nothing(simulator):
     """Random idle cycles on both inputs and 40 % back-pressure on the results."""
-    cfg = CONFIGS["4x4-B8-D2-L1-sparse"]
+    cfg = CONFIGS["4x4-B8-D2-L1-sparse-out2-bus64x2"]
     built = build(cfg, simulator, BUILD_ROOT, max_blocks=MAX_BLOCKS)
     verdicts = run_cases(built, cases_for(cfg, seed=1, real=False), idle=0.25, stall=0.4, seed=3)
     bad = [describe(v) for v in verdicts if not (v["outputs_ok"] and v["counters_ok"])]

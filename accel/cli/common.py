@@ -42,6 +42,7 @@ _HELP = {
     "skip_acts": "skip all-zero window rows (default on)",
     "weight_bus_bits": "width of the packed weight stream in bits (default 128)",
     "weight_lanes": "unpacker lanes the weight stream is split into (default 4)",
+    "result_rows": "PE rows per result beat; must divide rows (default 1)",
     "clock_mhz": "clock for time figures (default 200)",
     "dram_bytes_per_cycle": "DRAM bandwidth (default 32)",
     "glb_kib": "global buffer size in KiB (default 1024)",

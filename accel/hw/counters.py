@@ -96,7 +96,7 @@ class EventCounters(wiring.Component):
             "macs_gated": issued * C - effectual,
             "row_busy_cycles": delayed("rows_busy"),
             "row_idle_cycles": delayed("rows_idle"),
-            "outputs": delayed("output_beat") * C,
+            "outputs": delayed("output_beat") * (C * self._config.result_rows),
         }
         for name, step in increments.items():
             count = Signal(self._width, name=name)

@@ -110,7 +110,8 @@ class Program:
 
     @property
     def result_beats(self) -> int:
-        return self.row_tiles * self.col_tiles * self.config.rows
+        cfg = self.config
+        return self.row_tiles * self.col_tiles * (cfg.rows // cfg.result_rows)
 
     def control(self) -> dict[str, int]:
         """The values of the control inputs, by port name."""
@@ -135,10 +136,12 @@ class Program:
         for g in range(self.groups):
             for tm in range(ntm):
                 for tn in range(self.col_tiles):
-                    for r in range(R):
+                    for first in range(0, R, cfg.result_rows):  # result_rows PE rows a beat
                         beat = next(it)
-                        for c in range(C):
-                            Y[g, tm * R + r, tn * C + c] = _to_signed(beat >> (c * n), n)
+                        for j in range(cfg.result_rows):
+                            for c in range(C):
+                                at = (j * C + c) * n
+                                Y[g, tm * R + first + j, tn * C + c] = _to_signed(beat >> at, n)
         Y = Y[:, : self.rows_per_group, : self.N]
         out = np.empty_like(Y)
         np.put_along_axis(out, self.perm[:, :, None], Y, axis=1)  # the layer's row order
@@ -197,7 +200,10 @@ def program(
     bp[:, :Mg] = b
 
     window_width = B * C * cfg.a_bits
-    assert window_beat(cfg).size == window_width and output_beat(cfg).size == C * cfg.acc_bits
+    assert (
+        window_beat(cfg).size == window_width
+        and output_beat(cfg).size == cfg.result_rows * C * cfg.acc_bits
+    )
 
     weight_beats: list[int] = []
     window_beats: list[int] = []

@@ -59,5 +59,7 @@ def queue_entry(cfg: ArrayConfig) -> data.StructLayout:
 
 
 def output_beat(cfg: ArrayConfig) -> data.StructLayout:
-    """One beat of results: one PE row's ``cols`` outputs, accumulator width, sign-extended."""
-    return data.StructLayout({"values": data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)})
+    """One beat of results: ``result_rows`` PE rows' ``cols`` outputs each (row by row),
+    accumulator width, sign-extended."""
+    values = data.ArrayLayout(signed(cfg.acc_bits), cfg.result_rows * cfg.cols)
+    return data.StructLayout({"values": values})

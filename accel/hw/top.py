@@ -85,9 +85,13 @@ class Accelerator(wiring.Component):
         m.submodules.issuer = issuer = WindowIssuer(cfg, max_blocks=self._max_blocks)
         m.submodules.queue = queue = WindowQueue(cfg)
         m.submodules.counters = counters = EventCounters(cfg, width=self._counter_width)
-        m.submodules.output_stage = stage = OutputStage(
-            cols=C, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits
-        )
+        # `result_rows` PE rows leave per results beat, each through its own output stage
+        # (the stages get the same handshake, so they move in step)
+        k = cfg.result_rows
+        stages = [OutputStage(cols=C, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits) for _ in range(k)]
+        for j, st in enumerate(stages):
+            m.submodules[f"output_stage{j}" if k > 1 else "output_stage"] = st
+        stage = stages[0]
         wiring.connect(m, wiring.flipped(self.acts), issuer.i)
         wiring.connect(m, issuer.o, queue.i)
 
@@ -118,32 +122,36 @@ class Accelerator(wiring.Component):
         compute = Signal()  # a tile's compute cycles: after its first, until its last work
         capture = Signal()
 
-        # Results: a second buffer of R x C accumulators, drained one row per cycle as a
-        # shift register (row 0 leaves first; no R-way multiplexer).
+        # Results: a second buffer of R x C accumulators, drained `result_rows` rows per
+        # beat as a shift register (row 0 leaves first; no R-way multiplexer).
         acc = data.ArrayLayout(signed(cfg.acc_bits), C)
         held = [Signal(acc, name=f"held{r}") for r in range(R)]
         held_bias = [Signal(signed(cfg.acc_bits), name=f"held_bias{r}") for r in range(R)]
         draining = Signal()
-        drain_row = Signal(range(R))
-        sent = stage.i.valid & stage.i.ready  # a row left the buffer for the output stage
-        last_sent = sent & (drain_row == R - 1)
+        beats = R // k
+        drain_row = Signal(range(beats))
+        sent = stage.i.valid & stage.i.ready  # a beat left the buffer for the output stage
+        last_sent = sent & (drain_row == beats - 1)
         buffer_free = ~draining | last_sent
         leaves = self.results.valid & self.results.ready  # a result beat left the array
+        for j, st in enumerate(stages):
+            m.d.comb += [
+                st.i.payload.acc.eq(held[j]),
+                st.i.payload.bias.eq(held_bias[j]),
+                st.i.valid.eq(draining),
+                st.relu.eq(self.relu),
+                st.requant.eq(self.requant),
+                st.shift.eq(self.shift),
+                st.o.ready.eq(self.results.ready),
+            ]
         m.d.comb += [
-            stage.i.payload.acc.eq(held[0]),
-            stage.i.payload.bias.eq(held_bias[0]),
-            stage.i.valid.eq(draining),
-            stage.relu.eq(self.relu),
-            stage.requant.eq(self.requant),
-            stage.shift.eq(self.shift),
-            self.results.payload.values.eq(stage.o.payload),
+            self.results.payload.values.eq(Cat(st.o.payload for st in stages)),
             self.results.valid.eq(stage.o.valid),
-            stage.o.ready.eq(self.results.ready),
         ]
         with m.If(sent):
             m.d.sync += drain_row.eq(drain_row + 1)
-            for r in range(R - 1):
-                m.d.sync += [held[r].eq(held[r + 1]), held_bias[r].eq(held_bias[r + 1])]
+            for r in range(R - k):
+                m.d.sync += [held[r].eq(held[r + k]), held_bias[r].eq(held_bias[r + k])]
             with m.If(last_sent):
                 m.d.sync += [drain_row.eq(0), draining.eq(0)]
         with m.If(capture):

@@ -57,8 +57,8 @@ the cycle the rows report done (they restart in it) and the new tile's first cyc
 
 
 def drain_cycles(cfg: ArrayConfig) -> int:
-    """Streaming a tile's outputs: one beat of ``cols`` results per row."""
-    return cfg.rows
+    """Streaming a tile's outputs: one beat of ``result_rows x cols`` results per cycle."""
+    return cfg.rows // cfg.result_rows
 
 
 def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) -> int:

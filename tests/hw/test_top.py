@@ -39,14 +39,17 @@ CONFIGS = [
     ArrayConfig(rows=8, cols=2, block=16, queue_depth=4, lanes=4),
     ArrayConfig(rows=2, cols=8, block=16, queue_depth=1, lanes=2),
     ArrayConfig(rows=5, cols=1, block=12, queue_depth=2, lanes=3, acc_bits=20),
+    ArrayConfig(rows=4, cols=3, block=8, queue_depth=2, result_rows=2, weight_lanes=2),
+    ArrayConfig(rows=6, cols=2, block=4, queue_depth=3, result_rows=3, weight_bus_bits=48),
 ]
 
 
 def _id(cfg: ArrayConfig) -> str:
     mode = {(True, True): "sparse", (True, False): "w", (False, True): "a", (False, False): "dense"}
+    extra = f"-out{cfg.result_rows}" if cfg.result_rows > 1 else ""
     return (
         f"{cfg.rows}x{cfg.cols}-B{cfg.block}-D{cfg.queue_depth}-L{cfg.lanes}"
-        f"-{mode[cfg.skip_weights, cfg.skip_acts]}"
+        f"-{mode[cfg.skip_weights, cfg.skip_acts]}{extra}"
     )
 
 
