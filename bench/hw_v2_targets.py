@@ -162,7 +162,7 @@ def main() -> int:
     print("ResNet-50, 16x16, depth 4, activations 0.5, seed 1, default [system]")
     print(
         f"{'weights':<8} {'block':>5} {'v1':>7} {'v2 none':>8} {'v2 bal.':>8} {'compute':>8}"
-        f" {'of 1/d':>7} {'2 rows':>7} {'of 1/d':>7} {'slower':>6} {'by at most':>10}"
+        f" {'of 1/d':>7} {'2 rows':>7} {'of 1/d':>7} {'slower':>6} {'by at most':>10} {'> v1':>5}"
     )
     best: dict[str, tuple[float, int, int]] = {}
     for pattern, density in PATTERNS:
