@@ -90,6 +90,12 @@ def test_bad_array_value_names_field_and_value(name, value):
         ({"block": 64, "lanes": 65}, "lanes", 65),
         ({"w_bits": 16, "a_bits": 16, "acc_bits": 31}, "acc_bits", 31),
         ({"w_bits": 4, "a_bits": 4, "acc_bits": 7}, "acc_bits", 7),
+        ({"weight_bus_bits": 100, "weight_lanes": 8}, "weight_bus_bits", 100),
+        ({"weight_bus_bits": 16, "weight_lanes": 4}, "weight_bus_bits", 16),
+        ({"weight_lanes": 0}, "weight_lanes", 0),
+        ({"weight_bus_bits": 8192}, "weight_bus_bits", 8192),
+        ({"rows": 6, "result_rows": 4}, "result_rows", 4),
+        ({"rows": 4, "result_rows": 8}, "result_rows", 8),
     ],
 )
 def test_cross_field_limits(kwargs, name, value):
@@ -107,6 +113,9 @@ def test_cross_field_limits(kwargs, name, value):
         {"rows": 1, "cols": 256, "queue_depth": 1},
         {"w_bits": 4, "a_bits": 4, "acc_bits": 8},
         {"w_bits": 32, "a_bits": 32, "acc_bits": 64},
+        {"weight_bus_bits": 8, "weight_lanes": 1},
+        {"weight_bus_bits": 4096, "weight_lanes": 64},
+        {"rows": 6, "result_rows": 6},
     ],
 )
 def test_limits_themselves_are_accepted(kwargs):
