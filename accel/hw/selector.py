@@ -16,8 +16,8 @@ class Selector(wiring.Component):
 
     For lane l: ``onehot[l]`` marks the position (window row) it takes and ``valid[l]``
     says whether lane l has a position at all. ``rest`` is ``todo`` with the taken
-    positions cleared: the row's work on a block ends when it is zero. Weights are stored
-    in place, so the one-hot position selects the weight as well as the activations.
+    positions cleared: the row's work on a block ends when it is zero. The one-hot position
+    selects the activations, and the weight at its rank in the mask (packed weights).
     """
 
     def __init__(self, *, block: int, lanes: int):

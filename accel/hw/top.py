@@ -28,18 +28,19 @@ class Accelerator(wiring.Component):
 
     Protocol (``accel.hw.driver`` speaks it): set the layer shape (``row_tiles``,
     ``col_tiles``, ``blocks``; each at least 1) and the output options (``relu``,
-    ``requant``, ``shift``), pulse ``start``. For every row tile the array takes
-    ``rows x blocks`` beats on ``weights`` (row-major), and for every column tile
-    ``blocks`` windows on ``acts``; it emits ``rows`` beats on ``results`` per tile (PE
-    row 0 first). The two input streams are independent: weights are double-buffered,
-    so row tile t + 1's beats are taken while row tile t computes (and row tile t + 2's
-    once row tile t + 1 has started). ``busy`` is high from ``start`` until the last
+    ``requant``, ``shift``), pulse ``start``. For every row tile the array takes its
+    beats of the packed weight stream on ``weights`` (``accel.wstream``: lanes of
+    whole-word biases and records, ``last`` on the row tile's final beat), and for every
+    column tile ``blocks`` windows on ``acts``; it emits ``rows / result_rows`` beats on
+    ``results`` per tile (PE rows 0.. first). The two input streams are independent:
+    weights are double-buffered, so row tile t + 1's beats are taken while row tile t
+    computes (row tile t + 1's once row tile t - 1 has captured its last tile). ``busy`` is high from ``start`` until the last
     result has left; ``done`` pulses in the cycle after. The counters restart at
     ``start`` and hold their values until the next one.
 
-    Fixed latencies (``docs/architecture.md``): a row tile's weights take ``rows x
-    blocks`` cycles, and it starts when they are in and the previous tile has been
-    captured; a tile's last MAC lands ``timing.MAC_PIPELINE`` cycles after its last
+    Fixed latencies (``docs/architecture.md``): a row tile's weights are written by its
+    lanes one item per lane per cycle, and it starts when they are in and the previous
+    tile has been captured; a tile's last MAC lands ``timing.MAC_PIPELINE`` cycles after its last
     work cycle and the accumulators are captured then. If the output buffer has drained
     by then, the next column tile starts two cycles after the last work cycle and the
     capture follows by countdown (overlapped tiles); otherwise FSM state FLUSH waits
