@@ -34,9 +34,9 @@ class Accelerator(wiring.Component):
     column tile ``blocks`` windows on ``acts``; it emits ``rows / result_rows`` beats on
     ``results`` per tile (PE rows 0.. first). The two input streams are independent:
     weights are double-buffered, so row tile t + 1's beats are taken while row tile t
-    computes (row tile t + 1's once row tile t - 1 has captured its last tile). ``busy`` is high from ``start`` until the last
-    result has left; ``done`` pulses in the cycle after. The counters restart at
-    ``start`` and hold their values until the next one.
+    computes (once row tile t - 1 has captured its last tile). ``busy`` is high from
+    ``start`` until the last result has left; ``done`` pulses in the cycle after. The
+    counters restart at ``start`` and hold their values until the next one.
 
     Fixed latencies (``docs/architecture.md``): a row tile's weights are written by its
     lanes one item per lane per cycle, and it starts when they are in and the previous
