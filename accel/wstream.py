@@ -33,6 +33,7 @@ from .config import ArrayConfig
 
 __all__ = [
     "bias_words",
+    "record_bits",
     "record_words",
     "max_item_words",
     "lane_rows",
