@@ -155,6 +155,10 @@ def real_weights(block: int) -> tuple[float, float, float]:
     return dense / sparse * d, dense / plain * d, d
 
 
+def _verdict(got: float, goal: float) -> str:
+    return "met" if got >= goal else f"MISSED by {100 * (goal - got) / goal:.1f} %"
+
+
 def main() -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     t0 = time.perf_counter()
@@ -189,7 +193,7 @@ def main() -> int:
         density = {"2:4": 0.5, "90 %": 0.1, "95 %": 0.05}[label]
         got = speedup if kind == "speedup" else speedup * density
         unit = "x" if kind == "speedup" else " of 1/density"
-        verdict = "met" if got >= goal else f"MISSED by {100 * (goal - got) / goal:.1f} %"
+        verdict = _verdict(got, goal)
         print(
             f"  {label:<5} block {block}, result_rows {rows}: {speedup:.2f}x = {got:.3f}{unit};"
             f" target {goal}{unit} ({verdict}); before: {ISSUE_BEFORE[label]}"
@@ -197,11 +201,7 @@ def main() -> int:
     print("\nreal trained weights: all-MiniLM-L6-v2 pruned to 90 % by magnitude, linear layers")
     for block in BLOCKS:
         share, plain, d = real_weights(block)
-        verdict = (
-            "met"
-            if share >= REAL_TARGET
-            else f"MISSED by {100 * (REAL_TARGET - share) / REAL_TARGET:.1f} %"
-        )
+        verdict = _verdict(share, REAL_TARGET)
         print(
             f"  block {block}: {share:.3f} of 1/density balanced, {plain:.3f} unbalanced"
             f" (density {d:.3f}; target {REAL_TARGET}: {verdict})",

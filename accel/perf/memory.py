@@ -24,6 +24,7 @@ import numpy as np
 from ..config import Config
 from ..encode import ActPattern, WeightPattern
 from ..workloads.layer import Layer
+from ..wstream import LoadProfile
 from .latency import weight_loads
 from .schedule import Counters
 
@@ -56,8 +57,10 @@ def traffic(
     ap: ActPattern,
     counters: Counters,
     output_density: float | None = None,
+    loads: LoadProfile | None = None,
 ) -> Traffic:
-    """Bits per level for one layer on ``config`` (its skip modes decide the encodings)."""
+    """Bits per level for one layer on ``config`` (its skip modes decide the encodings);
+    ``loads`` is the layer's weight-stream profile when the caller already has it."""
     cfg, sys = config.array, config.system
     G, Mg, nb = wp.masks.shape
     B, C, R = cfg.block, cfg.cols, cfg.rows
@@ -66,7 +69,7 @@ def traffic(
 
     # weights move as the packed stream the array takes (masks, nonzeros and biases, each
     # item padded to the lane's words), from DRAM through the GLB into the row memories
-    weight_bits = weight_loads(cfg, wp).stream_bits
+    weight_bits = (loads or weight_loads(cfg, wp)).stream_bits
     if cfg.skip_acts:
         active_rows = int(np.bitwise_count(ap.masks).sum(dtype=np.int64))
         window_bits = G * ntn * nb * B + active_rows * C * cfg.a_bits

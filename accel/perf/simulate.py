@@ -68,8 +68,9 @@ def _design(
 ) -> DesignResult:
     cfg = config.array
     sched = schedule(cfg, wp, ap)
-    core = core_cycles(cfg, sched.tile_cycles, weight_loads(cfg, wp))
-    moved = traffic(config, layer, wp, ap, sched.counters, output_density)
+    loads = weight_loads(cfg, wp)  # one profile for the load timing and the traffic
+    core = core_cycles(cfg, sched.tile_cycles, loads)
+    moved = traffic(config, layer, wp, ap, sched.counters, output_density, loads)
     total = max(core, moved.dram_cycles, moved.glb_cycles)
     return DesignResult(
         compute_cycles=sched.compute_cycles,
