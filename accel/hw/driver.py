@@ -18,6 +18,7 @@ channels (weights and bias) before tiling, exactly as the simulator does, and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,65 +30,111 @@ from ..encode import weight_pattern
 from ..errors import AccelError
 from ..golden import as_operand
 from .layouts import output_beat, weight_beat, window_beat
+from .packing import from_ints, nbytes, pack_bits, pack_fields, to_ints, unpack_fields
 
 __all__ = ["Program", "program"]
 
 
-def _pack(values: np.ndarray, width: int) -> int:
-    """Little-endian concatenation of ``values`` as ``width``-bit two's-complement fields."""
-    out = 0
-    mask = (1 << width) - 1
-    for v in reversed(values.tolist()):
-        out = (out << width) | (int(v) & mask)
-    return out
+_TILE_BITS = 1 << 23  # row tiles encoded at once: their records' bits, about this many
 
 
-def _items(cfg: ArrayConfig, W: np.ndarray, bias: np.ndarray, rows: range) -> list[tuple[int, int]]:
-    """A lane's items of one row tile as (value, words): per row its bias, then each
-    block's record (mask, then the nonzero values packed; dense: every value)."""
-    B, nb = cfg.block, W.shape[1] // cfg.block
-    items: list[tuple[int, int]] = []
-    for r in rows:
-        items.append((int(bias[r]) & ((1 << cfg.acc_bits) - 1), wstream.bias_words(cfg)))
-        for blk in range(nb):
-            vals = W[r, blk * B : (blk + 1) * B]
-            if cfg.skip_weights:
-                keep = vals != 0
-                record = _pack(keep.astype(np.int64), 1) | (_pack(vals[keep], cfg.w_bits) << B)
-                words = int(wstream.record_words(cfg, int(keep.sum())))
-            else:
-                record, words = _pack(vals, cfg.w_bits), int(wstream.record_words(cfg, B))
-            items.append((record, words))
-    return items
+def _field_bits(values: np.ndarray, width: int) -> np.ndarray:
+    """``values [...]`` as bits ``[..., width]`` (two's complement, bit 0 first)."""
+    return ((values[..., None] >> np.arange(width, dtype=np.int64)) & 1).astype(bool)
+
+
+def _pad_words(bits: np.ndarray, words: int, word: int) -> np.ndarray:
+    """Bits ``[..., b]`` zero-padded to ``words`` whole words: ``[..., words, word]``."""
+    pad = words * word - bits.shape[-1]
+    bits = np.concatenate([bits, np.zeros(bits.shape[:-1] + (pad,), bool)], axis=-1)
+    return bits.reshape(bits.shape[:-1] + (words, word))
+
+
+def _tile_items(cfg: ArrayConfig, W: np.ndarray, bias: np.ndarray):
+    """Every row's items as word slots: ``words [T, R, S, w]`` and which slots are sent,
+    ``keep [T, R, S]``: the bias's words, then per block its record (mask, then the
+    nonzero values packed low first; dense: every value), each padded to whole words."""
+    T, R, KB = W.shape
+    B, w = cfg.block, cfg.weight_word_bits
+    vals = W.reshape(T, R, KB // B, B)
+    slots = int(wstream.record_words(cfg, B))  # no record is longer
+    if cfg.skip_weights:
+        nz = vals != 0
+        packed = np.take_along_axis(vals, np.argsort(~nz, axis=-1, kind="stable"), axis=-1)
+        values = _field_bits(packed, cfg.w_bits).reshape(packed.shape[:-1] + (-1,))
+        records = np.concatenate([nz, values], axis=-1)  # zeros sort last: zero padding
+        used = wstream.record_words(cfg, nz.sum(axis=-1))
+    else:
+        records = _field_bits(vals, cfg.w_bits).reshape(vals.shape[:-1] + (-1,))
+        used = np.full(vals.shape[:-1], slots)
+    records = _pad_words(records, slots, w).reshape(T, R, -1, w)
+    nbw = wstream.bias_words(cfg)
+    biases = _pad_words(_field_bits(bias, cfg.acc_bits), nbw, w)
+    keep = np.concatenate(
+        [np.ones((T, R, nbw), bool), (np.arange(slots) < used[..., None]).reshape(T, R, -1)],
+        axis=-1,
+    )
+    return np.concatenate([biases, records], axis=2), keep
+
+
+def _row_tile_stream(cfg: ArrayConfig, W: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Byte rows of the weight stream of row tiles ``W [T, rows, nb x block]`` (padded),
+    ``bias [T, rows]``: lane i carries rows i, i + lanes, ... in order, its words start in
+    a row tile's first beat, and ``last`` marks each row tile's final beat."""
+    T, R, _ = W.shape
+    U, w = cfg.weight_lanes, cfg.weight_word_bits
+    words, keep = _tile_items(cfg, W, bias)
+    Q = -(-R // U)  # rows per lane (the last lanes may have fewer, or none)
+    S = words.shape[2]
+    pad = Q * U - R
+    words = np.concatenate([words, np.zeros((T, pad, S, w), bool)], axis=1)
+    keep = np.concatenate([keep, np.zeros((T, pad, S), bool)], axis=1)
+    words = words.reshape(T, Q, U, S, w).transpose(0, 2, 1, 3, 4).reshape(T, U, Q * S, w)
+    keep = keep.reshape(T, Q, U, S).transpose(0, 2, 1, 3).reshape(T, U, Q * S)
+    position = np.cumsum(keep, axis=-1) - 1  # the word's beat within its row tile
+    beats = keep.sum(axis=-1).max(axis=1)
+    first = np.concatenate([[0], np.cumsum(beats)[:-1]])
+    t, u, s = np.nonzero(keep)
+    beat = first[t] + position[t, u, s]
+    total = int(beats.sum())
+    lanes = np.zeros((total, U, w), bool)
+    valid = np.zeros((total, U), bool)
+    lanes[beat, u] = words[t, u, s]
+    valid[beat, u] = True
+    last = np.zeros((total, 1), bool)
+    last[first + beats - 1] = True
+    layout = weight_beat(cfg)
+    assert (layout["valid"].offset, layout["last"].offset) == (U * w, U * w + U)
+    return pack_bits(np.concatenate([lanes.reshape(total, U * w), valid, last], axis=1))
+
+
+def weight_stream(cfg: ArrayConfig, W: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The weight stream of row tiles ``W [T, rows, nb x block]`` and ``bias [T, rows]``,
+    as byte rows (``accel.hw.packing``), a bounded number of row tiles at a time."""
+    T, R, KB = W.shape
+    per_tile = R * KB * (cfg.w_bits + 1) + 1
+    step = max(1, _TILE_BITS // per_tile)
+    parts = [
+        _row_tile_stream(cfg, W[lo : lo + step], bias[lo : lo + step]) for lo in range(0, T, step)
+    ]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
 def row_tile_beats(cfg: ArrayConfig, W: np.ndarray, bias: np.ndarray) -> list[int]:
     """The weight stream's beats of one row tile: ``W [rows, nb x block]`` (padded),
     ``bias [rows]``. Lane i's words start in the first beat; ``last`` marks the final."""
-    w, U = cfg.weight_word_bits, cfg.weight_lanes
-    layout = weight_beat(cfg)
-    lanes = []
-    for i in range(min(U, cfg.rows)):
-        words: list[int] = []
-        for value, n in _items(cfg, W, bias, wstream.lane_rows(cfg, i)):
-            words += [(value >> (k * w)) & ((1 << w) - 1) for k in range(n)]
-        lanes.append(words)
-    count = max(len(words) for words in lanes)
-    words_at, valid_at = layout["words"].offset, layout["valid"].offset
-    last_at = layout["last"].offset
-    beats = []
-    for k in range(count):
-        beat = 0
-        for i, words in enumerate(lanes):
-            if k < len(words):
-                beat |= (words[k] << (words_at + i * w)) | (1 << (valid_at + i))
-        beats.append(beat | (int(k == count - 1) << last_at))
-    return beats
+    return to_ints(weight_stream(cfg, np.asarray(W)[None], np.asarray(bias)[None]))
 
 
-def _to_signed(value: int, width: int) -> int:
-    value &= (1 << width) - 1
-    return value - (1 << width) if value >> (width - 1) else value
+def window_stream(cfg: ArrayConfig, X: np.ndarray) -> np.ndarray:
+    """The windows of ``X [G, nb x block, ntn x cols]`` (padded) in stream order, group by
+    group, column tile by column tile, block by block (once per group: the caller repeats
+    them for every row tile), as byte rows."""
+    G, KB, NC = X.shape
+    B, C = cfg.block, cfg.cols
+    tiles = X.reshape(G, KB // B, B, NC // C, C).transpose(0, 3, 1, 2, 4)
+    flat = tiles.reshape(-1, B * C)  # window row j, column c at j * cols + c
+    return pack_fields(flat, cfg.a_bits).reshape(G, -1, nbytes(B * C * cfg.a_bits))
 
 
 @dataclass(frozen=True)
@@ -101,12 +148,21 @@ class Program:
     relu: bool
     requant: bool
     shift: int
-    weight_beats: list[int]
-    window_beats: list[int]
+    weight_bytes: np.ndarray  # [beats, bytes] uint8, least significant byte first
+    window_bytes: np.ndarray
     groups: int
     rows_per_group: int
     N: int
     perm: np.ndarray  # [G, Mg]: array row position i of group g computes channel perm[g, i]
+
+    @cached_property
+    def weight_beats(self) -> list[int]:
+        """The weight stream's beats as integers (what a testbench drives)."""
+        return to_ints(self.weight_bytes)
+
+    @cached_property
+    def window_beats(self) -> list[int]:
+        return to_ints(self.window_bytes)
 
     @property
     def result_beats(self) -> int:
@@ -124,24 +180,19 @@ class Program:
             "shift": self.shift,
         }
 
-    def decode(self, beats: list[int]) -> np.ndarray:
-        """Result beats to ``Y [groups, Mg, N]`` (``[M, N]`` for one group)."""
+    def decode(self, beats: list[int] | np.ndarray) -> np.ndarray:
+        """Result beats (integers, or byte rows as ``accel.hw.packing`` holds them) to
+        ``Y [groups, Mg, N]`` (``[M, N]`` for one group), in the layer's row order."""
         cfg = self.config
         if len(beats) != self.result_beats:
             raise AccelError(f"expected {self.result_beats} result beats, got {len(beats)}")
-        R, C, n = cfg.rows, cfg.cols, cfg.acc_bits
+        R, C, k = cfg.rows, cfg.cols, cfg.result_rows
+        if not isinstance(beats, np.ndarray):
+            beats = from_ints(beats, output_beat(cfg).size)
         ntm = -(-self.rows_per_group // R)
-        Y = np.zeros((self.groups, ntm * R, self.col_tiles * C), dtype=np.int64)
-        it = iter(beats)
-        for g in range(self.groups):
-            for tm in range(ntm):
-                for tn in range(self.col_tiles):
-                    for first in range(0, R, cfg.result_rows):  # result_rows PE rows a beat
-                        beat = next(it)
-                        for j in range(cfg.result_rows):
-                            for c in range(C):
-                                at = (j * C + c) * n
-                                Y[g, tm * R + first + j, tn * C + c] = _to_signed(beat >> at, n)
+        values = unpack_fields(beats, cfg.acc_bits, k * C)  # beat: k PE rows of C values
+        tiles = values.reshape(self.groups, ntm, self.col_tiles, R // k, k, C)
+        Y = tiles.transpose(0, 1, 3, 4, 2, 5).reshape(self.groups, ntm * R, self.col_tiles * C)
         Y = Y[:, : self.rows_per_group, : self.N]
         out = np.empty_like(Y)
         np.put_along_axis(out, self.perm[:, :, None], Y, axis=1)  # the layer's row order
@@ -199,22 +250,11 @@ def program(
     bp = np.zeros((G, ntm * R), dtype=np.int64)
     bp[:, :Mg] = b
 
-    window_width = B * C * cfg.a_bits
-    assert (
-        window_beat(cfg).size == window_width
-        and output_beat(cfg).size == cfg.result_rows * C * cfg.acc_bits
-    )
-
-    weight_beats: list[int] = []
-    window_beats: list[int] = []
-    for g in range(G):
-        for tm in range(ntm):
-            rows = slice(tm * R, (tm + 1) * R)
-            weight_beats += row_tile_beats(cfg, Wp[g, rows], bp[g, rows])
-            for tn in range(ntn):
-                for blk in range(nb):
-                    window = Xp[g, blk * B : (blk + 1) * B, tn * C : (tn + 1) * C]
-                    window_beats.append(_pack(window.reshape(-1), cfg.a_bits))
+    assert window_beat(cfg).size == B * C * cfg.a_bits
+    assert output_beat(cfg).size == cfg.result_rows * C * cfg.acc_bits
+    weight_bytes = weight_stream(cfg, Wp.reshape(G * ntm, R, nb * B), bp.reshape(G * ntm, R))
+    windows = window_stream(cfg, Xp)  # [G, ntn x nb, bytes]: sent again for every row tile
+    window_bytes = np.broadcast_to(windows[:, None], (G, ntm) + windows.shape[1:])
     return Program(
         config=cfg,
         row_tiles=G * ntm,
@@ -223,8 +263,8 @@ def program(
         relu=relu,
         requant=shift is not None,
         shift=0 if shift is None else shift,
-        weight_beats=weight_beats,
-        window_beats=window_beats,
+        weight_bytes=weight_bytes,
+        window_bytes=window_bytes.reshape(-1, windows.shape[-1]),
         groups=G,
         rows_per_group=Mg,
         N=N,
