@@ -37,6 +37,8 @@ __all__ = [
     "OVERLAP_RESTART",
     "drain_cycles",
     "core_cycles",
+    "tile_captures",
+    "result_cycles",
     "weight_loads",
 ]
 
@@ -64,6 +66,21 @@ def drain_cycles(cfg: ArrayConfig) -> int:
 def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) -> int:
     """Core cycles of a layer from its per-tile compute cycles ``[G, ntm, ntn]`` and the
     weight stream's timing inputs per row tile (``accel.wstream.load_profile``)."""
+    last = tile_captures(cfg, tile_cycles, load)[-1]
+    return int(last + 1 + drain_cycles(cfg) + OUTPUT_PIPELINE)
+
+
+def result_cycles(cfg: ArrayConfig, captures: np.ndarray) -> np.ndarray:
+    """The cycle of every result beat, in stream order, from the tiles' capture cycles
+    (results never waiting): beat j of a tile leaves ``j + 1 + OUTPUT_PIPELINE`` cycles
+    after its capture, so the last one at ``X + R + OUTPUT_PIPELINE``."""
+    j = np.arange(drain_cycles(cfg), dtype=np.int64)
+    return (np.asarray(captures, np.int64)[:, None] + j + 1 + OUTPUT_PIPELINE).reshape(-1)
+
+
+def tile_captures(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) -> np.ndarray:
+    """The capture cycle of every tile (row tile by row tile, column tiles in order): the
+    recurrences of the module docstring."""
     G, ntm, ntn = tile_cycles.shape
     T = G * ntm
     F = tile_cycles.reshape(T, ntn).astype(np.int64).tolist()
@@ -75,6 +92,7 @@ def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) ->
     land = MAC_PIPELINE  # a tile's capture: this many cycles after its last work cycle
     emitted = [None] * len(lanes)  # each lane's last write so far
     start_load, capture = 0, None  # first beat of the row tile; the previous capture
+    captures = []
     for t in range(T):  # max-plus recurrences, scalar per step
         loaded = 0  # the cycle of the row tile's last weight write, over all lanes
         for i in range(len(lanes)):
@@ -94,9 +112,11 @@ def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) ->
             else:
                 capture = max(start + f + land, capture + R)
                 start = capture + OUTPUT_CAPTURE
+            captures.append(capture)
         f = tiles[-1]
         capture = start + f + land if capture is None else max(start + f + land, capture + R)
-    return int(capture + 1 + R + OUTPUT_PIPELINE)
+        captures.append(capture)
+    return np.array(captures, dtype=np.int64)
 
 
 def weight_loads(cfg: ArrayConfig, wp: WeightPattern) -> LoadProfile:

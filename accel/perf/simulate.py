@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 
 from ..balance import DEFAULT_BALANCE, balance_rows, permute_pattern
-from ..config import Config
+from ..config import ArrayConfig, Config
 from ..encode import ActPattern, WeightPattern, act_pattern, weight_pattern
 from ..workloads.layer import Layer
 from ..workloads.sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 from .energy import EnergyTable, energy_breakdown, load_energy_table
-from .latency import core_cycles, weight_loads
+from .latency import core_cycles, result_cycles, tile_captures, weight_loads
 from .memory import traffic
 from .schedule import Counters, Schedule, schedule
 
@@ -23,6 +23,7 @@ __all__ = [
     "DesignResult",
     "LayerResult",
     "NetworkResult",
+    "result_beat_cycles",
     "simulate_arrays",
     "simulate_layer",
     "simulate_network",
@@ -181,9 +182,7 @@ def simulate_layer(
     host driver applies it before the RTL runs the layer.
     """
     table = table or load_energy_table()
-    perm = balance_rows(config.array, wp, balance)
-    kept = bool((perm == np.arange(perm.shape[1])).all())
-    balanced = wp if kept else permute_pattern(wp, perm)
+    balanced, kept = _balanced(config.array, wp, balance)
     sparse = _design(config, layer, balanced, ap, table, output_density)
     dense_cfg = Config(config.array.as_dense(), config.system)
     dense = (
@@ -191,6 +190,24 @@ def simulate_layer(
     )
     unbalanced = None if kept else schedule(config.array, wp, ap)
     return LayerResult(layer, wp.density, ap.density, sparse, dense, balance, unbalanced)
+
+
+def _balanced(cfg: ArrayConfig, wp: WeightPattern, balance: str) -> tuple[WeightPattern, bool]:
+    """The pattern the array sees after row balancing, and whether the order was kept."""
+    perm = balance_rows(cfg, wp, balance)
+    kept = bool((perm == np.arange(perm.shape[1])).all())
+    return (wp if kept else permute_pattern(wp, perm)), kept
+
+
+def result_beat_cycles(
+    cfg: ArrayConfig, W: np.ndarray, X: np.ndarray, balance: str = DEFAULT_BALANCE
+) -> np.ndarray:
+    """The cycle (after ``start``) at which the RTL emits each of a layer's result beats,
+    in stream order, when its inputs never wait: what a co-simulation compares beat by
+    beat, so a timing slip is named by the first beat it moves."""
+    wp, _ = _balanced(cfg, weight_pattern(W, cfg.block), balance)
+    sched = schedule(cfg, wp, act_pattern(X, cfg.block, cfg.cols))
+    return result_cycles(cfg, tile_captures(cfg, sched.tile_cycles, weight_loads(cfg, wp)))
 
 
 def simulate_arrays(
