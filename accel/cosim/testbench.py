@@ -19,14 +19,11 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from accel.config import ArrayConfig, Config, SystemConfig
-from accel.golden import layer_output
+from accel.config import ArrayConfig
+from accel.cosim.checks import check_layer
 from accel.hw.counters import COUNTER_NAMES
 from accel.hw.driver import Program, program
-from accel.perf.simulate import simulate_arrays
-from accel.workloads.layer import Layer
 
-UNBOUNDED = SystemConfig(dram_bytes_per_cycle=1e12, glb_bytes_per_cycle=1e12)
 TIMEOUT_CYCLES = 5_000_000
 
 
@@ -153,62 +150,24 @@ class Testbench:
         return out
 
 
-def first_mismatch(got: np.ndarray, expect: np.ndarray) -> dict[str, int] | None:
-    diff = np.argwhere(got != expect)
-    if not len(diff):
-        return None
-    index = tuple(int(i) for i in diff[0])
-    return {"index": list(index), "expected": int(expect[index]), "got": int(got[index])}
-
-
 def check_case(
     cfg: ArrayConfig, case: dict[str, Any], run: LayerRun, prog: Program, timed: bool
 ) -> dict[str, Any]:
     """Compare one layer's run with the golden model and the simulator."""
-    W, X = case["W"], case["X"]
-    G = W.shape[0] if W.ndim == 3 else 1
-    Wg, Xg = (W, X) if W.ndim == 3 else (W[None], X[None])
-    bias = case.get("bias")
-    bg = None if bias is None else np.asarray(bias).reshape(G, -1)
-    expect = np.stack(
-        [
-            layer_output(
-                Wg[g],
-                Xg[g],
-                cfg,
-                bias=None if bg is None else bg[g],
-                relu=case["relu"],
-                shift=case["shift"],
-            )
-            for g in range(G)
-        ]
-    )
-    got = prog.decode(run.results).reshape(expect.shape)
-    res = simulate_arrays(
-        Config(cfg, UNBOUNDED),
-        Layer(case["name"], G * Wg.shape[1], Wg.shape[2], Xg.shape[2], groups=G),
-        Wg,
-        Xg,
+    return check_layer(
+        cfg,
+        case["name"],
+        case["W"],
+        case["X"],
+        prog.decode(run.results),
+        run.cycles,
+        run.counters,
+        bias=case.get("bias"),
+        relu=case["relu"],
+        shift=case["shift"],
         balance=case["balance"],
+        timed=timed,
     )
-    sim_counters = res.sparse.counters.as_dict()
-    mismatch = first_mismatch(got, expect)
-    compared = dict(sim_counters)
-    rtl = dict(run.counters)
-    if not timed:  # injected gaps: idle row-cycles measure timing, not work
-        compared.pop("row_idle_cycles")
-        rtl.pop("row_idle_cycles")
-    return {
-        "name": case["name"],
-        "outputs_ok": mismatch is None,
-        "first_mismatch": mismatch,
-        "rtl_cycles": run.cycles,
-        "sim_cycles": res.sparse.total_cycles,
-        "cycles_ok": (run.cycles == res.sparse.total_cycles) if timed else None,
-        "rtl_counters": run.counters,
-        "sim_counters": sim_counters,
-        "counters_ok": rtl == compared,
-    }
 
 
 def load_cases(path: str) -> tuple[ArrayConfig, dict[str, Any], list[dict[str, Any]]]:

@@ -851,3 +851,45 @@ def layer_patterns(
             yield LayerPatterns(item, wp, ap, None)
     if progress:
         progress(total, total, "")
+
+
+def layer_operands(
+    model: OnnxModel,
+    cfg: ArrayConfig,
+    act_density: float = 1.0,
+    seed: int = 0,
+    data: np.ndarray | None = None,
+) -> Iterator[tuple[OnnxLayer, np.ndarray, np.ndarray]]:
+    """Every layer's integer operands ``W [G, Mg, K]`` and ``X [G, K, N]``, in graph order,
+    one at a time: what the RTL runs (``accel verify --onnx``). The weights are the model's
+    own, quantised as :func:`layer_patterns` quantises them; the activations are captured
+    (``data``) or drawn from ``(seed, i)`` at ``act_density``."""
+    from .sparsity import random_acts, random_weights
+
+    def weights(item: OnnxLayer, rng, tensors) -> np.ndarray:
+        L = item.layer
+        if not L.dynamic_weights:
+            q = item.quantized_weights(cfg.w_bits)
+            assert q is not None
+            return np.asarray(q, np.int64).reshape(L.groups, L.m_per_group, L.K)
+        if tensors is None:
+            shape = (L.groups, L.m_per_group, L.K)
+            return random_weights(
+                rng, shape, WeightSparsity("unstructured", act_density), cfg.w_bits
+            )
+        assert item.weight_input is not None
+        qa = quantize_activation(tensors[item.weight_input], cfg.a_bits)
+        return lower_dynamic_weights(item, qa).astype(np.int64)
+
+    if data is None:
+        for i, item in enumerate(model.layers):
+            rng = np.random.default_rng([seed, i])
+            L = item.layer
+            W = weights(item, rng, None)
+            yield item, W, random_acts(rng, (L.groups, L.K, L.N), act_density, cfg.a_bits)
+    else:
+        from .onnx_capture import capture
+
+        for item, tensors in capture(model, data):
+            X = lower_activation(item, quantize_activation(tensors[item.act_input], cfg.a_bits))
+            yield item, weights(item, None, tensors), np.asarray(X, np.int64)
