@@ -11,6 +11,23 @@ from accel.workloads.zoo import get_network
 
 MAX_BLOCKS = 192
 
+CONFIGS = {
+    # two PE rows per result beat, a 64-bit weight stream in two lanes
+    "4x4-B8-D2-L1-sparse-out2-bus64x2": ArrayConfig(
+        rows=4, cols=4, block=8, queue_depth=2, result_rows=2, weight_bus_bits=64, weight_lanes=2
+    ),
+    "2x8-B16-D3-L2-weights": ArrayConfig(
+        rows=2, cols=8, block=16, queue_depth=3, lanes=2, skip_acts=False
+    ),
+    # 16-bit accumulators, so that the acc-wrap layer really wraps (32 bits would need K > 2**17)
+    "4x2-B4-D1-L1-acts-acc16": ArrayConfig(
+        rows=4, cols=2, block=4, queue_depth=1, skip_weights=False, acc_bits=16
+    ),
+    "3x3-B8-D2-L4-dense": ArrayConfig(
+        rows=3, cols=3, block=8, queue_depth=2, lanes=4, skip_weights=False, skip_acts=False
+    ),
+}
+
 
 def _layer(name: str, network: str, **params):
     return next(layer for layer in get_network(network, **params) if layer.name == name)

@@ -109,7 +109,9 @@ def test_bad_inputs_are_one_line(gemm, tmp_path, capsys):
 
 def test_a_mismatch_fails_with_the_first_element(gemm, capsys, monkeypatch):
     """Break the reference on purpose: verify must say where and exit 1."""
-    real = runner.run_cases
+    from accel.cosim import workload
+
+    real = workload._run_chunk
 
     def lying(*args, **kwargs):
         verdicts = real(*args, **kwargs)
@@ -117,7 +119,7 @@ def test_a_mismatch_fails_with_the_first_element(gemm, capsys, monkeypatch):
             v.update(outputs_ok=False, first_mismatch={"index": [0, 2, 3], "expected": 7, "got": 8})
         return verdicts
 
-    monkeypatch.setattr(runner, "run_cases", lying)
+    monkeypatch.setattr(workload, "_run_chunk", lying)
     code = main(["verify", "--gemm", str(gemm), "--sim", "icarus", *SMALL])
     out = capsys.readouterr().out
     assert code == 1

@@ -304,10 +304,12 @@ class Harness:
         args += [f"+seed={seed}", f"+idle={odds['idle']}", f"+stall={odds['stall']}"]
         args += [f"+timeout={timeout}"]
         log = work / "sim.log"
-        with log.open("w") as log_file:
-            proc = subprocess.Popen(
+        with (
+            log.open("w") as log_file,
+            subprocess.Popen(
                 [*self.command, *args], stdout=subprocess.PIPE, stderr=log_file, text=True
-            )
+            ) as proc,
+        ):
             assert proc.stdout is not None
             for line in proc.stdout:
                 if line.startswith("layer ") and on_layer:
