@@ -4,9 +4,9 @@ The cocotb testbench is the one that dumps waveforms and drives random stalls fr
 Python; it runs one configuration on both simulators here, and the whole configuration
 matrix (every skip mode, several lane counts and queue depths) runs on the file-driven
 testbench in ``sim/test_harness.py``, which builds and runs several times faster. Each
-(simulator, configuration) is compiled once into ``sim_build/`` and reused. Every layer must be bit-exact with the golden model, take
-exactly the simulator's ``total_cycles`` (no injected stalls) and show every counter
-equal to the simulator's.
+(simulator, configuration) is compiled once into ``sim_build/`` and reused. Every layer
+must be bit-exact with the golden model, take exactly the simulator's ``total_cycles``
+(no injected stalls) and show every counter equal to the simulator's.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from cases import CONFIGS, MAX_BLOCKS, cases_for
 from accel.cosim.runner import SIMULATORS, build, run_cases
 
 BUILD_ROOT = Path(__file__).resolve().parents[1] / "sim_build"
+
 
 def describe(v: dict) -> str:
     return (
