@@ -11,7 +11,7 @@ import pytest
 from accel.config import ArrayConfig, Config, SystemConfig
 from accel.encode import blocks
 from accel.perf.energy import load_energy_table
-from accel.perf.simulate import simulate_arrays, simulate_network
+from accel.perf.simulate import result_beat_cycles, simulate_arrays, simulate_network
 from accel.report import report_dict
 from accel.workloads.layer import Layer
 from accel.workloads.sparsity import WeightSparsity
@@ -211,3 +211,18 @@ def test_grouped_layer_is_the_sum_of_its_groups():
     for p in parts[1:]:
         total = total + p.sparse.counters
     assert whole.sparse.counters == total
+
+
+def test_result_beat_cycles_end_at_core_cycles():
+    """The per-beat list and the total come from the same recurrence: the last beat is the
+    layer's last core cycle, beats of a tile are consecutive, and tiles never go back."""
+    cfg = ArrayConfig(rows=4, cols=4, block=8, result_rows=2)
+    rng = np.random.default_rng(3)
+    W = rng.integers(-5, 6, (9, 40)) * (rng.random((9, 40)) < 0.3)
+    X = rng.integers(0, 6, (40, 11)) * (rng.random((40, 11)) < 0.5)
+    beats = result_beat_cycles(cfg, W, X)
+    res = simulate_arrays(Config(cfg), Layer("t", 9, 40, 11), W, X)
+    assert len(beats) == 3 * 3 * 2  # row tiles x column tiles x beats per tile
+    assert beats[-1] + 1 == res.sparse.core_cycles
+    per_tile = beats.reshape(-1, 2)
+    assert (np.diff(per_tile, axis=1) == 1).all() and (np.diff(per_tile[:, 0]) > 0).all()
