@@ -9,6 +9,7 @@ At most ``jobs + 1`` runs' operands are held at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +22,7 @@ from ..config import ArrayConfig
 from ..encode import blocks
 from ..hw.driver import program
 from ..workloads.layer import Layer
-from ..workloads.sparsity import WeightSparsity, random_acts, random_weights
+from ..workloads.sparsity import WeightSparsity, layer_operands
 from .checks import check_layer
 from .harness import Harness
 from .runner import Case
@@ -57,16 +58,19 @@ def network_cases(
     keep: Callable[[int], bool] = lambda i: True,
 ) -> Iterator[Case]:
     """A built-in network's layers with weights pruned to ``weights`` and activations at
-    ``act_density``; layer i draws its values from ``(seed, i)``. Layers whose left operand
-    is an activation (attention) draw it at ``act_density``, as ``simulate_network`` does."""
+    ``act_density``: layer i's zero patterns are exactly the ones ``simulate_network``
+    draws from ``(seed, i)`` (so the RTL runs the layers ``accel simulate`` timed, same
+    seed), the values from ``(seed, i, 1)``. ``max_n`` cuts each layer to a layer of
+    that N first. Layers whose left operand is an activation (attention) draw it at
+    ``act_density``, as ``simulate_network`` does."""
     for i, layer in enumerate(layers):
         if not keep(i):
             continue
-        rng = np.random.default_rng([seed, i])
+        if max_n is not None and max_n < layer.N:
+            layer = dataclasses.replace(layer, N=max_n, conv=None)
+        rng, values = np.random.default_rng([seed, i]), np.random.default_rng([seed, i, 1])
         sparsity = WeightSparsity("unstructured", act_density) if layer.dynamic_weights else weights
-        G, N = layer.groups, layer.N if max_n is None else min(layer.N, max_n)
-        W = random_weights(rng, (G, layer.m_per_group, layer.K), sparsity, cfg.w_bits)
-        X = random_acts(rng, (G, layer.K, N), act_density, cfg.a_bits)
+        W, X = layer_operands(rng, layer, cfg, sparsity, act_density, values)
         yield Case(layer.name, *_squeeze(W, X), balance=balance)
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "random_acts",
     "layer_weight_pattern",
     "layer_act_pattern",
+    "layer_operands",
 ]
 
 _RESOLUTION = 1 << 16  # densities are drawn at 1/65536 resolution
@@ -176,14 +177,10 @@ def _binomial_counts(
     return np.searchsorted(thresholds, u, side="right").astype(np.uint8 if n < 256 else np.int32)
 
 
-def layer_act_pattern(
+def _window_row_counts(
     rng: np.random.Generator, layer: Layer, cfg: ArrayConfig, density: float
-) -> ActPattern:
-    """Activity masks and nonzero counts of a layer's im2col input, drawn directly.
-
-    Equivalent in distribution to ``act_pattern(random_acts(...))`` (each value nonzero
-    independently), at a fraction of the cost: only the per-window-row counts are drawn.
-    """
+) -> np.ndarray:
+    """Nonzero activations per window row ``[G, ntn, K]`` (each value independently)."""
     _check_density("activation density", density)
     G, K, N, C = layer.groups, layer.K, layer.N, cfg.cols
     ntn = -(-N // C)
@@ -193,11 +190,53 @@ def layer_act_pattern(
         counts[:, :full] = _binomial_counts(rng, (G, full, K), C, density)
     if tail:
         counts[:, full] = _binomial_counts(rng, (G, K), tail, density)
+    return counts
+
+
+def layer_act_pattern(
+    rng: np.random.Generator, layer: Layer, cfg: ArrayConfig, density: float
+) -> ActPattern:
+    """Activity masks and nonzero counts of a layer's im2col input, drawn directly.
+
+    Equivalent in distribution to ``act_pattern(random_acts(...))`` (each value nonzero
+    independently), at a fraction of the cost: only the per-window-row counts are drawn.
+    """
+    counts = _window_row_counts(rng, layer, cfg, density)
     return ActPattern(
         masks=pack_blocks(counts > 0, cfg.block),
         row_nnz=counts.sum(axis=1, dtype=np.int64),
-        K=K,
-        N=N,
+        K=layer.K,
+        N=layer.N,
         block=cfg.block,
-        cols=C,
+        cols=cfg.cols,
     )
+
+
+def layer_operands(
+    rng: np.random.Generator,
+    layer: Layer,
+    cfg: ArrayConfig,
+    sparsity: WeightSparsity,
+    act_density: float,
+    values: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ``W [G, Mg, K]`` and ``X [G, K, N]`` whose patterns are exactly the ones
+    :func:`layer_weight_pattern` and :func:`layer_act_pattern` draw from ``rng`` (called
+    in that order, as ``simulate_network`` does): so the RTL can run the very layer the
+    simulator timed. ``values`` draws what patterns leave open: the nonzero values and
+    which columns of a window row hold its nonzeros."""
+    G, Mg, K, N, C = layer.groups, layer.m_per_group, layer.K, layer.N, cfg.cols
+    nz = weight_nonzeros(rng, (G, Mg, K), sparsity)
+    counts = _window_row_counts(rng, layer, cfg, act_density)  # [G, ntn, K]
+    w_hi, a_hi = (1 << (cfg.w_bits - 1)) - 1, (1 << (cfg.a_bits - 1)) - 1
+    sign = np.where(values.random((G, Mg, K)) < 0.5, -1, 1)
+    W = np.where(nz, sign * values.integers(1, w_hi + 1, size=(G, Mg, K)), 0)
+    ntn = counts.shape[1]
+    keys = values.random((G, K, ntn * C), dtype=np.float32)
+    keys[:, :, N:] = 2.0  # padding columns of the last tile rank after every real one
+    rank = keys.reshape(G, K, ntn, C).argsort(axis=-1).argsort(axis=-1)
+    on = rank < counts.transpose(0, 2, 1)[..., None]  # the count's lowest keys are nonzero
+    X = np.where(
+        on.reshape(G, K, ntn * C), values.integers(1, a_hi + 1, size=on.shape[:2] + (ntn * C,)), 0
+    )
+    return W.astype(np.int64), X[:, :, :N].astype(np.int64)
