@@ -3,7 +3,7 @@
 The cocotb testbench is the one that dumps waveforms and drives random stalls from
 Python; it runs one configuration on both simulators here, and the whole configuration
 matrix (every skip mode, several lane counts and queue depths) runs on the file-driven
-testbench in ``sim/test_harness.py``, which builds and runs several times faster. Each
+testbench in ``sim/test_file_testbench.py``, which builds and runs several times faster. Each
 (simulator, configuration) is compiled once into ``sim_build/`` and reused. Every layer
 must be bit-exact with the golden model, take exactly the simulator's ``total_cycles``
 (no injected stalls) and show every counter equal to the simulator's.
@@ -29,7 +29,7 @@ def describe(v: dict) -> str:
     )
 
 
-@pytest.mark.parametrize("config_id", list(CONFIGS)[:1])  # the rest: sim/test_harness.py
+@pytest.mark.parametrize("config_id", list(CONFIGS)[:1])  # the rest: sim/test_file_testbench.py
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_layers_match_golden_and_simulator(simulator, config_id):
     cfg = CONFIGS[config_id]

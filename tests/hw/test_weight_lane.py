@@ -14,14 +14,33 @@ from hypothesis import strategies as st
 
 from accel import wstream
 from accel.config import ArrayConfig
-from accel.hw.driver import _items
 from accel.hw.weight_lane import WeightLane
 from accel.wstream import LoadProfile
 
 
+def _pack(values, width: int) -> int:
+    out = 0
+    for v in reversed([int(x) for x in values]):
+        out = (out << width) | (v & ((1 << width) - 1))
+    return out
+
+
 def lane_items(cfg, W, bias, lane):
-    """The lane's items of one row tile, from the driver's own packing."""
-    return _items(cfg, W, bias, wstream.lane_rows(cfg, lane))
+    """The lane's items of one row tile as (value, words), read off ``accel.wstream``'s
+    format: per row its bias, then per block the mask and the nonzeros packed low first
+    (without weight skipping every value), each item padded to whole words."""
+    B, items = cfg.block, []
+    for r in wstream.lane_rows(cfg, lane):
+        items.append((int(bias[r]) & ((1 << cfg.acc_bits) - 1), wstream.bias_words(cfg)))
+        for blk in range(W.shape[1] // B):
+            vals = W[r, blk * B : (blk + 1) * B]
+            if cfg.skip_weights:
+                keep = vals != 0
+                record = _pack(keep, 1) | (_pack(vals[keep], cfg.w_bits) << B)
+                items.append((record, int(wstream.record_words(cfg, int(keep.sum())))))
+            else:
+                items.append((_pack(vals, cfg.w_bits), int(wstream.record_words(cfg, B))))
+    return items
 
 
 def run_lane(cfg, tiles, lane, blocks, gaps, seed):
