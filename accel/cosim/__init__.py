@@ -1,7 +1,7 @@
-"""Co-simulation of the generated Verilog with cocotb on Icarus and Verilator.
+"""Co-simulation of the generated Verilog on Icarus and Verilator.
 
-``runner`` builds a configuration's Verilog once per simulator (cached build folder)
-and runs layers on it; ``testbench`` is the cocotb side: stream drivers and a monitor
-with random gaps and back-pressure, the host driver, golden model and simulator of
-``accel`` as the reference. Both ``sim/`` (pytest) and ``accel verify`` use them.
+``harness`` is the file-driven Verilog testbench (no VPI, no Python per cycle) that
+``accel verify`` and ``workload`` run whole networks on; ``runner`` and ``testbench``
+are the cocotb side (waveforms, Python-driven stalls); ``checks`` judges a layer for
+both against the golden model and the simulator. ``sim/`` (pytest) uses all of them.
 """
