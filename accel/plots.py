@@ -22,8 +22,11 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
+    from .outputs import replacing
+
     fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata=_META)
+    with replacing(path, what="plot") as (temp,):
+        fig.savefig(temp, dpi=120, metadata=_META, format="png")
     return path
 
 

@@ -93,7 +93,7 @@ def _measure(cfg: ArrayConfig, n_fast: int, n_slow: int, sims: list[str], cocotb
 
 def _network(jobs: int) -> tuple[str, bool]:
     """``accel verify --network resnet50`` (16x16, 80 % unstructured, balanced), timed."""
-    cmd = [sys.executable, "-m", "accel", "verify", "--network", "resnet50",
+    cmd = [sys.executable, "-m", "accel.cli", "verify", "--network", "resnet50",
            "--weight-density", "0.2", "--act-density", "0.5", "--balance", "auto",
            "--sim", "verilator", "-j", str(jobs), "--quiet"]  # fmt: skip
     t = time.perf_counter()

@@ -47,7 +47,7 @@ _VERILOG_KEYWORDS = frozenset(
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..outputs import TOOL_MARK, check_writable, write_text
+    from ..outputs import TOOL_MARK, check_writable, write_texts
 
     config = resolve_config(args)
     out = Path(args.output)
@@ -88,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
             "documented_in": "docs/architecture.md",
         },
     }
-    write_text(out, text)
-    write_text(sidecar, json.dumps(meta, indent=1) + "\n")
+    write_texts({out: text, sidecar: json.dumps(meta, indent=1) + "\n"})  # both or neither
     print(f"wrote {out} ({len(text.splitlines())} lines) and {sidecar}")
     return 0

@@ -17,7 +17,6 @@ every other tensor is stored unchanged).
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AccelError
-from ..outputs import check_writable
+from ..outputs import check_writable, replacing
 from .arguments import as_weights, check_count, check_nm_args, check_sparsity, gemm_view
 from .gradual import cubic_sparsity
 from .masks import (
@@ -305,21 +304,10 @@ def _check_paths(source: Path, target: Path, force: bool) -> None:
 
 
 def _replace(target: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file beside ``target``, then rename it into place."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-    except OSError as err:
-        raise AccelError(f"cannot write ({err.strerror})", source=f"OUT {target}") from None
-    tmp = Path(tmp_name)
-    try:
+    """Write through a temporary file beside ``target``, then rename it into place
+    (``accel.outputs.replacing``: the file mode follows the umask)."""
+    with replacing(target, what="OUT") as (tmp,):
         write(tmp)
-        os.replace(tmp, target)
-    except OSError as err:
-        raise AccelError(f"cannot write ({err.strerror})", source=f"OUT {target}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _checked(weights: dict[str, np.ndarray], source: Path) -> None:

@@ -1,0 +1,121 @@
+"""Outputs are replaced whole or not at all: on a full disk, on an error, on SIGTERM."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from accel.cli import main
+from accel.errors import AccelError
+from accel.outputs import replacing, write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _accel_with_file_limit(argv: list[str], limit: int, cwd: Path) -> subprocess.CompletedProcess:
+    """``accel ARGV`` in a child that may write at most ``limit`` bytes to any one file
+    (``RLIMIT_FSIZE``): a disk that fills up part-way through a write."""
+
+    def limit_writes():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails: EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "accel.cli", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_writes,
+    )
+
+
+def _simulate(json_path: Path, seed: int) -> list[str]:
+    return ["simulate", "--network", "resnet50", "--rows", "8", "--cols", "8", "--seed",
+            str(seed), "--quiet", "--json", str(json_path), "--fpga", "none"]  # fmt: skip
+
+
+def test_a_report_survives_a_full_disk(tmp_path):
+    report = tmp_path / "r.json"
+    assert main(_simulate(report, 1)) == 0
+    good = report.read_bytes()
+    assert len(good) > 8192
+    done = _accel_with_file_limit(_simulate(report, 2), 4096, tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "cannot write" in done.stderr
+    assert str(report) in done.stderr
+    assert report.read_bytes() == good  # the earlier report, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no temporary left
+    assert main(_simulate(report, 2)) == 0  # and it is still ours to replace
+
+
+def test_verilog_and_its_sidecar_stay_a_pair(tmp_path, monkeypatch, capsys):
+    """The disk fills while the sidecar is written: neither file of the pair changes."""
+    out = tmp_path / "a.v"
+    assert main(["rtl", "--rows", "2", "--cols", "2", "--block", "4", "-o", str(out)]) == 0
+    v, side = out.read_bytes(), out.with_suffix(".json").read_bytes()
+    real = Path.write_text
+
+    def full_disk(self, text, *args, **kwargs):
+        if self.name.startswith(".a.json."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    assert main(["rtl", "--rows", "4", "--cols", "4", "--block", "8", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and str(out.with_suffix(".json")) in err
+    assert out.read_bytes() == v and out.with_suffix(".json").read_bytes() == side
+    assert json.loads(side)["config"]["rows"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.v"]
+
+
+def test_an_error_while_writing_keeps_the_old_file(tmp_path):
+    target = tmp_path / "x.txt"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError), replacing(target) as (temp,):
+        temp.write_text("half")
+        raise RuntimeError("the writer failed")
+    assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]
+
+
+def test_new_files_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+
+
+def test_an_unwritable_folder_is_one_line(tmp_path):
+    if os.geteuid() == 0:
+        target = Path("/proc/accel-cannot-write-here/r.txt")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = locked / "r.txt"
+    with pytest.raises(AccelError, match="cannot write"):
+        write_text(target, "x")
+
+
+def test_sigterm_unwinds_and_says_so(monkeypatch, capsys):
+    """SIGTERM raises inside the command (so ``finally`` blocks remove temporaries) and the
+    exit code is 143."""
+    from accel.cli import show_config
+
+    def killed(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the command")
+
+    monkeypatch.setattr(show_config, "run", killed)
+    assert main(["config"]) == 143
+    assert capsys.readouterr().err == "terminated\n"
+    assert signal.getsignal(signal.SIGTERM) is not None
