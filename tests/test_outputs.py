@@ -119,3 +119,23 @@ def test_sigterm_unwinds_and_says_so(monkeypatch, capsys):
     assert main(["config"]) == 143
     assert capsys.readouterr().err == "terminated\n"
     assert signal.getsignal(signal.SIGTERM) is not None
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["simulate", "--gemm", ""], "--gemm"),
+        (["simulate", "--onnx", " "], "--onnx"),
+        (["simulate", "--safetensors", ""], "--safetensors"),
+        (["simulate", "--network", "resnet50", "--json", ""], "--json"),
+        (["simulate", "--network", "resnet50", "--config", ""], "--config"),
+        (["verify", "--network", "resnet50", "--waves", ""], "--waves"),
+        (["rtl", "-o", ""], "-o/--output"),
+        (["prune", "--method", "nm", "", "out.npz"], "input"),
+    ],
+)
+def test_an_empty_value_names_its_flag(capsys, argv, flag):
+    """Before: an empty path read as 'not given' and ended in a traceback, or as '.'."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"accel {argv[0]}: error: {flag} needs a value, not an empty string\n"

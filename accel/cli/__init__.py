@@ -54,9 +54,25 @@ def _terminated(signum, frame):  # noqa: ARG001 - the signal module's signature
     raise Terminated
 
 
+def _blank_value(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The first option given an empty (or all-blank) string: no flag takes one, and a
+    blank path would otherwise read as 'not given' or as the current directory."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[args.command]._actions:
+        value = getattr(args, action.dest, None)
+        if isinstance(value, str) and not value.strip():
+            return "/".join(action.option_strings) or action.dest
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    blank = _blank_value(parser, args)
+    if blank is not None:
+        print(f"accel {args.command}: error: {blank} needs a value, not an empty string",
+              file=sys.stderr)  # fmt: skip
+        return 2
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminated)
