@@ -139,3 +139,22 @@ def test_an_empty_value_names_its_flag(capsys, argv, flag):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == f"accel {argv[0]}: error: {flag} needs a value, not an empty string\n"
+
+
+def test_prune_may_replace_its_own_output_but_not_a_users_file(tmp_path, capsys):
+    """Before: the second run onto the same output was refused as 'not written by accel'."""
+    import numpy as np
+
+    src = tmp_path / "w.npz"
+    np.savez(src, W=np.random.default_rng(0).standard_normal((8, 16)))
+    lenet = ROOT / "models" / "lenet" / "lenet.onnx"
+    for source, out in ((src, tmp_path / "p.npz"), (lenet, tmp_path / "p.onnx")):
+        argv = ["prune", "--method", "magnitude", "--sparsity", "0.5", str(source), str(out)]
+        assert main(argv) == 0
+        assert main(argv) == 0, capsys.readouterr().err
+    mine = tmp_path / "mine.npz"
+    np.savez(mine, W=np.ones((2, 2)))
+    before = mine.read_bytes()
+    argv = ["prune", "--method", "magnitude", "--sparsity", "0.5", str(src), str(mine)]
+    assert main(argv) == 2
+    assert "not written by accel" in capsys.readouterr().err and mine.read_bytes() == before

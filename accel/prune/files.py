@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AccelError
-from ..outputs import check_writable, replacing
+from ..outputs import NPZ_MARK, ONNX_MARK, check_writable, replacing
 from .arguments import as_weights, check_count, check_nm_args, check_sparsity, gemm_view
 from .gradual import cubic_sparsity
 from .masks import (
@@ -217,6 +217,7 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray], compressed: bool) -> N
     """Like ``np.savez`` but safe for any key (``np.savez(file=...)`` would clash)."""
     mode = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
     with zipfile.ZipFile(path, "w", compression=mode, allowZip64=True) as zf:
+        zf.comment = NPZ_MARK  # ours to replace next time (accel.outputs.is_ours)
         for key, array in arrays.items():
             with zf.open(key + ".npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
@@ -364,6 +365,11 @@ def prune_file(
     else:
         for name, w in pruned.items():
             onnx_weights.write_weight(model, by_name[name], w)
+        props = {p.key: p for p in model.metadata_props}
+        if ONNX_MARK[0] in props:
+            props[ONNX_MARK[0]].value = ONNX_MARK[1]
+        else:
+            model.metadata_props.add(key=ONNX_MARK[0], value=ONNX_MARK[1])
         _replace(target, lambda p: onnx_weights.save_model(model, p))
         reread = onnx_weights.load_model(target, "OUT")
         after = {name: onnx_weights.read_weight(reread, by_name[name]) for name in before}
