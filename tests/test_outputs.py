@@ -158,3 +158,32 @@ def test_prune_may_replace_its_own_output_but_not_a_users_file(tmp_path, capsys)
     argv = ["prune", "--method", "magnitude", "--sparsity", "0.5", str(src), str(mine)]
     assert main(argv) == 2
     assert "not written by accel" in capsys.readouterr().err and mine.read_bytes() == before
+
+
+def test_colliding_outputs_are_refused_before_the_run(tmp_path, capsys):
+    """Before: ``--plot P --json P/energy.png`` replaced the JSON with the PNG."""
+    plots = tmp_path / "plots"
+    argv = ["simulate", "--network", "resnet50", "--quiet", "--plot", str(plots),
+            "--json", str(plots / "energy.png")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "is also written by --json" in err and err.count("\n") == 1
+    assert not (plots / "energy.png").exists()
+
+
+def test_an_unwritable_output_folder_fails_before_the_run(tmp_path, monkeypatch, capsys):
+    from accel.perf import simulate as perf
+
+    def never(*a, **k):
+        raise AssertionError("the simulation ran before the output was checked")
+
+    monkeypatch.setattr(perf, "simulate_network", never)
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    argv = ["simulate", "--network", "resnet50", "--quiet", "--json", str(tmp_path / "r.json")]
+    assert main(argv) == 2
+    assert "cannot write into" in capsys.readouterr().err

@@ -238,23 +238,29 @@ def make_dir(path: Path, flag: str, value: str) -> None:
 def check_outputs(args: argparse.Namespace, plot_names: tuple[str, ...]) -> None:
     """Fail before a long run, not after it, if an output cannot be written or would
     clobber a user's file; the only thing made early is the output directory."""
-    from ..outputs import check_writable
+    from ..outputs import check_distinct, check_writable, probe_dir
 
     for flag, value in (("--json", args.json), ("--plot", args.plot)):
         if value is not None and not value.strip():
             raise AccelError(f"{flag} needs a path, not an empty string")
     if args.plot == "-":
         raise AccelError("--plot needs a directory, not '-' (only --json writes to stdout)")
+    outputs: dict[str, list[Path]] = {}
     if args.json and args.json != "-":
         check_writable(args.json, args.force, "--json")
         make_dir(Path(args.json).parent, "--json", args.json)
+        probe_dir(Path(args.json).parent, f"--json {args.json}")
+        outputs["--json"] = [Path(args.json)]
     if args.plot:
         plot_dir = Path(args.plot)
         if plot_dir.exists() and not plot_dir.is_dir():
             raise AccelError(f"--plot {plot_dir}: exists and is not a directory")
         for name in plot_names:
             check_writable(plot_dir / name, args.force, "--plot")
+        outputs["--plot"] = [plot_dir / name for name in plot_names]
+        check_distinct(outputs)
         make_dir(plot_dir, "--plot", args.plot)
+        probe_dir(plot_dir, f"--plot {args.plot}")
 
 
 def emit(args: argparse.Namespace, report: dict[str, Any], table: str | None) -> None:
