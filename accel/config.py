@@ -9,7 +9,6 @@ at construction, so a config that exists is a config that is valid.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,13 +35,15 @@ def _check_bool(name: str, value: Any) -> None:
         raise AccelError(f"{name} must be true or false, not {value!r}", field=name)
 
 
-def _check_positive(name: str, value: Any) -> None:
+def _check_positive(name: str, value: Any, lo: float = 1e-6, hi: float = 1e12) -> None:
+    """A finite positive number in a sane range: a denormal or huge value would only
+    come back as an overflow, ``inf`` or ``NaN`` somewhere deep inside."""
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or not 0 < value < math.inf  # also rejects NaN
+        or not lo <= value <= hi  # also rejects NaN and infinities
     ):
-        raise AccelError(f"{name} must be a positive number, not {value!r}", field=name)
+        raise AccelError(f"{name} must be a number in {lo:g}..{hi:g}, not {value!r}", field=name)
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class SystemConfig:
     glb_bytes_per_cycle: float = 256.0
 
     def __post_init__(self) -> None:
-        _check_positive("clock_mhz", self.clock_mhz)
+        _check_positive("clock_mhz", self.clock_mhz, 1e-3, 1e6)
         _check_positive("dram_bytes_per_cycle", self.dram_bytes_per_cycle)
         _check_int("glb_kib", self.glb_kib, 1)
         _check_positive("glb_bytes_per_cycle", self.glb_bytes_per_cycle)

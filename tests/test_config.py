@@ -310,7 +310,8 @@ _array = st.builds(
     st.booleans(),
 )
 _positive = st.floats(min_value=1e-6, max_value=1e12, allow_nan=False, allow_infinity=False)
-_system = st.builds(SystemConfig, _positive, _positive, st.integers(1, 1 << 20), _positive)
+_clock = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False, allow_infinity=False)
+_system = st.builds(SystemConfig, _clock, _positive, st.integers(1, 1 << 20), _positive)
 
 
 @settings(max_examples=60, deadline=None)

@@ -187,3 +187,27 @@ def test_an_unwritable_output_folder_fails_before_the_run(tmp_path, monkeypatch,
     argv = ["simulate", "--network", "resnet50", "--quiet", "--json", str(tmp_path / "r.json")]
     assert main(argv) == 2
     assert "cannot write into" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--dram-bytes-per-cycle", "1e-320"], "dram_bytes_per_cycle must be a number in"),
+        (["--glb-bytes-per-cycle", "1e300"], "glb_bytes_per_cycle must be a number in"),
+        (["--clock-mhz", "1e-320"], "clock_mhz must be a number in"),
+        (["--clock-mhz", "inf"], "clock_mhz must be a number in"),
+    ],
+)
+def test_floats_outside_a_sane_range_are_one_line(capsys, flags, needle):
+    """Before: a denormal bandwidth ended in OverflowError, a denormal clock in 'inf ms'."""
+    assert main(["simulate", "--network", "resnet50", "--quiet", *flags]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_a_huge_energy_is_refused_not_printed_as_inf(tmp_path, capsys):
+    table = tmp_path / "e.toml"
+    table.write_text("[compute]\nmultiply_pj = 1e306\n")
+    assert main(["simulate", "--network", "resnet50", "--quiet", "--energy", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert "multiply_pj" in err and "0..1e+06" in err and str(table) in err

@@ -6,7 +6,6 @@ live in ``energy_45nm.toml``; a user table has the same keys.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -54,6 +53,10 @@ class EnergyTable:
 _ENTRY_KEYS = {"value", "bits", "source"}
 
 
+MAX_PJ = 1e6
+"""The largest energy per action accepted (1 uJ): totals stay finite for any workload."""
+
+
 def _entry(table: str, key: str, entry: Any, source: str) -> tuple[float, int | None, str]:
     """One ``key = { value = .., bits = .., source = .. }`` (or a bare number)."""
     where = f"[{table}] {key}"
@@ -66,9 +69,9 @@ def _entry(table: str, key: str, entry: Any, source: str) -> tuple[float, int | 
         value, bits, text = entry["value"], entry.get("bits"), str(entry.get("source", ""))
     else:
         value, bits, text = entry, None, ""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-        raise AccelError(
-            f"{where} must be a finite non-negative number, not {value!r}", source=source
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_PJ:
+        raise AccelError(  # beyond it, a network's energy would overflow to inf and NaN
+            f"{where} must be a number in 0..{MAX_PJ:g} (pJ), not {value!r}", source=source
         )
     if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or bits < 1):
         raise AccelError(f"{where}.bits must be a positive integer, not {bits!r}", source=source)
