@@ -84,9 +84,12 @@ def _parse_nm(text: str) -> tuple[int, int]:
         n, m = (int(part) for part in text.split(":"))
     except ValueError:
         raise AccelError(f"--nm must be N:M with integers (e.g. 2:4), not {text!r}") from None
-    if m < 1 or not 0 <= n < m:
-        raise AccelError(f"--nm {text}: N must be in 0..M-1 and M at least 1, not N={n}, M={m}")
-    return n, m
+    from ..prune.arguments import check_nm_pattern  # the rule of --pattern too
+
+    try:
+        return check_nm_pattern(n, m)
+    except AccelError as err:
+        raise AccelError(f"--nm {text}: {err}") from None
 
 
 def _parse_block(text: str) -> tuple[int, int]:

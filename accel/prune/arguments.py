@@ -33,13 +33,25 @@ def check_count(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
+MAX_NM = 64
+"""The largest M of an N:M pattern (a group must fit one 64-bit mask word)."""
+
+
 def check_nm_args(n: object, m: object) -> tuple[int, int]:
-    """N:M with 0 <= n < m and m >= 1."""
+    """N:M with 0 <= n < m and m >= 1 (the mask functions: n = 0 keeps nothing)."""
     m = check_count("m", m, 1)
     n = check_count("n", n, 0)
     if n >= m:
         raise AccelError(f"n must be smaller than m={m}, not n={n}")
     return n, m
+
+
+def check_nm_pattern(n: object, m: object) -> tuple[int, int]:
+    """The one rule of a user's N:M (``prune --nm``, ``--pattern``): 1 <= N < M <= 64.
+    N = 0 would zero every weight and N = M keep them all: neither is a pattern."""
+    if isinstance(n, int) and isinstance(m, int) and not (1 <= n < m <= MAX_NM):
+        raise AccelError(f"N:M needs 1 <= N < M <= {MAX_NM}, not {n}:{m}")
+    return check_nm_args(n, m)
 
 
 def as_weights(w: object, name: str = "w", *, min_ndim: int = 0) -> np.ndarray:

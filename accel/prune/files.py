@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import AccelError
 from ..outputs import NPZ_MARK, ONNX_MARK, check_writable, replacing
-from .arguments import as_weights, check_count, check_nm_args, check_sparsity, gemm_view
+from .arguments import as_weights, check_count, check_nm_pattern, check_sparsity, gemm_view
 from .gradual import cubic_sparsity
 from .masks import (
     NORMS,
@@ -80,7 +80,7 @@ class PruneSpec:
         if self.method == "nm":
             if self.nm is None:
                 raise AccelError("method 'nm' needs nm=(n, m)")
-            n, m = check_nm_args(*self.nm)
+            n, m = check_nm_pattern(*self.nm)
             if self.sparsity is not None and abs(self.sparsity - (1 - n / m)) > 1e-9:
                 raise AccelError(
                     f"sparsity {self.sparsity!r} contradicts {n}:{m} (which means {1 - n / m:g})"

@@ -79,8 +79,12 @@ def parse_pattern(pattern: str, density: float | None) -> WeightSparsity:
             raise AccelError(
                 f"--pattern must be unstructured, channel or N:M, not {pattern!r}"
             ) from None
-        if not 0 < n <= m or m > 64:
-            raise AccelError(f"--pattern N:M needs 0 < N <= M <= 64, not {pattern!r}")
+        from ..prune.arguments import check_nm_pattern  # one N:M rule: pruning and patterns
+
+        try:
+            n, m = check_nm_pattern(n, m)
+        except AccelError as err:
+            raise AccelError(f"--pattern {pattern!r}: {err}") from None
         if density is not None and not math.isclose(density, n / m):
             raise AccelError(
                 f"--weight-density {density} contradicts --pattern {pattern} (density {n / m:g})"

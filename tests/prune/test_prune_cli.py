@@ -132,9 +132,9 @@ BAD = [
         lambda d, f: ["--sparsity", "0.5", _garbage(d, "bad.npz", b"not a zip")],
         ["bad.npz", "not an .npz"],
     ),
-    ("nm-4:2", lambda d, f: ["--method", "nm", "--nm", "4:2", f], ["--nm 4:2", "N=4"]),
+    ("nm-4:2", lambda d, f: ["--method", "nm", "--nm", "4:2", f], ["--nm 4:2", "1 <= N < M", "4:2"]),
     ("nm-a:b", lambda d, f: ["--method", "nm", "--nm", "a:b", f], ["--nm", "'a:b'"]),
-    ("nm-2:0", lambda d, f: ["--method", "nm", "--nm", "2:0", f], ["--nm 2:0", "M=0"]),
+    ("nm-2:0", lambda d, f: ["--method", "nm", "--nm", "2:0", f], ["--nm 2:0", "1 <= N < M", "2:0"]),
     ("nm-no-method", lambda d, f: ["--sparsity", "0.5", "--nm", "2:4", f], ["--nm 2:4", "nm"]),
     ("sparsity-1.5", lambda d, f: ["--sparsity", "1.5", f], ["--sparsity", "1.5"]),
     ("sparsity-neg", lambda d, f: ["--sparsity", "-0.1", f], ["--sparsity", "-0.1"]),
@@ -229,8 +229,11 @@ def test_gradual_writes_a_nested_ladder_along_the_cubic_schedule(npz_file, tmp_p
                 assert 1 - kept.mean() == pytest.approx(target, abs=1.0 / kept.size), (k, name)
                 previous[name] = kept
     assert f"step 3: sparsity {0.8:.4f}" in text
-    # a second run refuses to replace the ladder without --force, and writes nothing
+    # a second run replaces its own ladder (the same bytes: seeded), but not a user's file
     before = {f: digest(f) for f in files}
     code, _, err = run([*argv, str(npz_file), str(out)], capsys)
-    assert code == 2 and "--force" in err
+    assert code == 0, err
     assert {f: digest(f) for f in files} == before
+    files[0].write_bytes(b"mine")
+    code, _, err = run([*argv, str(npz_file), str(out)], capsys)
+    assert code == 2 and "--force" in err and files[0].read_bytes() == b"mine"

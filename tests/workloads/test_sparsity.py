@@ -46,7 +46,6 @@ def _sigmas(observed: float, expected: float, sd: float) -> float:
         ("2:4", None, WeightSparsity("nm", 0.5, 2, 4)),
         ("2:4", 0.5, WeightSparsity("nm", 0.5, 2, 4)),
         (" 1:8 ", None, WeightSparsity("nm", 0.125, 1, 8)),
-        ("3:3", 1.0, WeightSparsity("nm", 1.0, 3, 3)),
         ("1:64", None, WeightSparsity("nm", 1 / 64, 1, 64)),
     ],
 )
@@ -65,6 +64,7 @@ def test_labels():
     [
         ("3:2", None, "'3:2'"),
         ("0:4", None, "'0:4'"),
+        ("3:3", None, "1 <= N < M"),  # keeping every weight is no pattern (as prune --nm)
         ("1:65", None, "'1:65'"),
         ("-1:4", None, "'-1:4'"),
         ("a:b", None, "'a:b'"),
