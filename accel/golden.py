@@ -78,6 +78,19 @@ def gemm(W: np.ndarray, X: np.ndarray, cfg: ArrayConfig) -> np.ndarray:
     return wrap(acc, cfg.acc_bits)
 
 
+OUTPUT_CHUNK = 1 << 24  # outputs computed at once by nonzero_outputs
+
+
+def nonzero_outputs(W: np.ndarray, X: np.ndarray, cfg: ArrayConfig) -> int:
+    """Nonzero accumulators of ``W [M, K] @ X [K, N]``, in column chunks of about
+    ``OUTPUT_CHUNK`` outputs: a large GEMM's density without its M x N result in memory."""
+    M, N = W.shape[0], X.shape[1]
+    step = max(1, OUTPUT_CHUNK // max(M, 1))
+    return sum(
+        int(np.count_nonzero(gemm(W, X[:, j : j + step], cfg))) for j in range(0, N, step)
+    )
+
+
 def output_stage(
     acc: np.ndarray,
     cfg: ArrayConfig,

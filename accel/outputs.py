@@ -98,6 +98,11 @@ def check_writable(path: str | Path, force: bool, flag: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise AccelError(f"{flag} {path}: is a directory, expected a file path")
+    if path.exists() and not path.is_file():  # a FIFO, socket or device: never opened
+        raise AccelError(
+            f"{flag} {path}: is not a regular file (a FIFO, pipe or device); "
+            "give a file path ('-' writes a report to stdout)"
+        )
     if path.exists() and not force and not is_ours(path):
         raise AccelError(
             f"{flag} {path}: file exists and was not written by accel; "

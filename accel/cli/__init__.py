@@ -17,7 +17,7 @@ import threading
 from .. import __version__
 from ..errors import AccelError
 from . import curve, networks, prune, rtl, show_config, simulate, synth, tradeoff, verify
-from .common import Parser
+from .common import Parser, flag_of
 
 __all__ = ["build_parser", "main"]
 
@@ -65,7 +65,44 @@ def _blank_value(parser: argparse.ArgumentParser, args: argparse.Namespace) -> s
     return None
 
 
+# Options that name a file the run reads, checked (a regular, readable file) before any
+# work starts: dest -> (a built-in name that is not a path, the option it goes with; an
+# option given without its partner is left to the command, whose error says so).
+INPUT_FILES: dict[str, tuple[str | None, str | None]] = {
+    "config": (None, None),
+    "energy": (None, None),
+    "gemm": (None, None),
+    "onnx": (None, None),
+    "input": (None, "onnx"),
+    "text": (None, "safetensors"),
+    "safetensors": ("minilm", None),
+}
+
+
+def _check_inputs(command: str, args: argparse.Namespace) -> None:
+    from ..inputs import input_file
+
+    if command == "prune":  # its positional IN (dest "input") is the model to prune
+        input_file(args.input, "IN")
+        return
+    for dest, (builtin, partner) in INPUT_FILES.items():
+        value = getattr(args, dest, None)
+        if value is None or value == builtin:
+            continue
+        if partner is None or getattr(args, partner, None) is not None:
+            input_file(value, flag_of(dest))
+
+
+def _printable_streams() -> None:
+    """A file name that is not UTF-8 (decoded with surrogate escapes) is printed with
+    backslash escapes instead of ending the run in ``UnicodeEncodeError``."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _printable_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     blank = _blank_value(parser, args)
@@ -77,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminated)
     try:
+        _check_inputs(args.command, args)
         return args.func(args)
     except AccelError as err:
         print(f"accel {args.command}: error: {err}", file=sys.stderr)

@@ -11,11 +11,13 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from ..config import ArrayConfig, Config, SystemConfig, load_config
 from ..errors import AccelError
+from ..inputs import shown
 
 
 class Parser(argparse.ArgumentParser):
@@ -203,25 +205,37 @@ def network_layers(args: argparse.Namespace):
 
 
 class Progress:
-    """A progress bar on stderr: redrawn in place on a terminal, a few lines otherwise."""
+    """A progress bar on stderr: redrawn in place on a terminal; otherwise a plain line at
+    each quarter and at least every ``PLAIN_EVERY`` seconds, so a log shows a long layer
+    advancing. ``done`` may be fractional (a layer part done)."""
+
+    PLAIN_EVERY = 10.0
 
     def __init__(self, label: str, enabled: bool, unit: str = "layers"):
         self.label, self.enabled, self.unit = label, enabled, unit
         self.tty = sys.stderr.isatty()
         self.last_quarter = -1
+        self.start = self.last_line = time.monotonic()
 
-    def __call__(self, done: int, total: int, name: str) -> None:
+    def __call__(self, done: float, total: int, name: str) -> None:
         if not self.enabled or total == 0:
             return
         frac = done / total
+        now = time.monotonic()
         if self.tty:
             bar = "#" * int(30 * frac)
-            sys.stderr.write(f"\r{self.label} [{bar:<30}] {done}/{total} {name[:24]:<24}")
+            sys.stderr.write(
+                f"\r{self.label} [{bar:<30}] {int(done)}/{total} {shown(name)[:24]:<24}"
+            )
             if done == total:
                 sys.stderr.write("\n")
-        elif int(frac * 4) > self.last_quarter:
-            self.last_quarter = int(frac * 4)
-            sys.stderr.write(f"{self.label}: {done}/{total} {self.unit} {name}\n")
+        elif int(frac * 4) > self.last_quarter or now - self.last_line >= self.PLAIN_EVERY:
+            self.last_quarter = max(self.last_quarter, int(frac * 4))
+            self.last_line = now
+            sys.stderr.write(
+                f"{self.label}: {int(done)}/{total} {self.unit} ({100 * frac:.0f} %, "
+                f"{now - self.start:.0f} s) {shown(name)}\n"
+            )
         sys.stderr.flush()
 
 

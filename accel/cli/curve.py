@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 
 from .. import __version__
 from ..errors import AccelError
@@ -18,6 +20,8 @@ from .common import (
     ratio,
     resolve_config,
 )
+
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 NAME = "curve"
 HELP = "speedup and energy against weight density"
@@ -36,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..outputs import TOOL_MARK
     from ..perf.energy import load_energy_table
+    from ..perf.footprint import describe_time
     from ..perf.simulate import simulate_network
     from ..workloads.sparsity import WeightSparsity, parse_pattern
 
@@ -47,18 +52,24 @@ def run(args: argparse.Namespace) -> int:
         raise AccelError(
             f"--pattern {args.pattern} fixes the density; curve sweeps unstructured or channel"
         )
-    try:
-        densities = [float(x) for x in args.densities.split(",")]
-    except ValueError:
-        raise AccelError(
-            f"--densities must be numbers separated by commas, not {args.densities!r}"
-        ) from None
-    for dens in densities:
+    densities = []
+    for text in args.densities.split(","):
+        # float() also takes "1_0" (ten), "nan" and "inf": a density is a plain decimal
+        if not _DECIMAL.fullmatch(text.strip()):
+            raise AccelError(
+                f"--densities {args.densities!r}: {text!r} is not a decimal number "
+                "(give numbers separated by commas)"
+            )
+        dens = float(text)
         if not 0.0 <= dens <= 1.0:
-            raise AccelError(f"--densities: each must be in 0..1, not {dens!r}")
+            raise AccelError(f"--densities: each must be in 0..1, not {text.strip()}")
+        densities.append(dens)
     act = act_density(args)
     check_seed(args)
     layers = network_layers(args)
+    note = describe_time(config.array, layers)
+    if note and not args.quiet:
+        print(f"accel curve: {note} per density", file=sys.stderr)
     points = []
     progress = Progress(f"curve of {args.network}", not args.quiet, unit="densities")
     for i, dens in enumerate(densities):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -216,10 +217,20 @@ def _simulate_safetensors(args: argparse.Namespace, config: Config, table: Any):
     return NetworkResult(results), workload
 
 
+def _tell_time(args: argparse.Namespace, config: Config, layers) -> None:
+    """Say up front when a run will take minutes (it is refused if it cannot fit)."""
+    from ..perf.footprint import check_fits, describe_time
+
+    check_fits(config.array, layers)
+    note = describe_time(config.array, layers)
+    if note and not args.quiet:
+        print(f"accel simulate: {note}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..golden import gemm
+    from ..golden import nonzero_outputs
     from ..perf.energy import load_energy_table
     from ..perf.simulate import NetworkResult, simulate_arrays, simulate_network
     from ..report import format_table, report_dict
@@ -246,12 +257,12 @@ def run(args: argparse.Namespace) -> int:
                 )
         if args.pattern != "unstructured":
             raise AccelError("--pattern does not apply to --gemm (the file holds W and X)")
-        W, X = load_gemm(args.gemm, config.array)
+        W, X, _ = load_gemm(args.gemm, config.array)
         layer = Layer(
             name=Path(args.gemm).stem, M=W.shape[0], K=W.shape[1], N=X.shape[1], kind="gemm"
         )
-        Y = gemm(W, X, config.array)
-        density = float(np.count_nonzero(Y)) / Y.size
+        _tell_time(args, config, [layer])
+        density = nonzero_outputs(W, X, config.array) / (W.shape[0] * X.shape[1])
         res = simulate_arrays(config, layer, W, X, table, density, args.balance)
         result = NetworkResult([res])
         workload = {
@@ -263,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         weights, act = _densities(args)
         layers = network_layers(args)
+        _tell_time(args, config, layers)
         progress = Progress(f"simulating {args.network}", not args.quiet)
         result = simulate_network(
             config, layers, weights, act, args.seed, table, progress, args.balance

@@ -141,15 +141,13 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 
 def _gemm_case(args: argparse.Namespace, cfg):
-    import numpy as np
 
     from ..cosim.runner import Case
     from ..golden import as_operand
     from ..workloads.gemm_file import load_gemm
 
-    W, X = load_gemm(args.gemm, cfg)
-    with np.load(args.gemm) as data:
-        bias = data["bias"] if "bias" in data.files else None
+    W, X, extra = load_gemm(args.gemm, cfg)
+    bias = extra.get("bias")
     if bias is not None:
         if bias.shape != (W.shape[0],):
             raise AccelError(

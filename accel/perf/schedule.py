@@ -13,6 +13,7 @@ is per-tile compute cycles and the counters of section 6.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from ..config import ArrayConfig
 from ..encode import ActPattern, WeightPattern, full_mask
 
-__all__ = ["Counters", "Schedule", "row_work", "tile_cycles", "schedule"]
+__all__ = ["Counters", "Schedule", "row_work", "tile_cycles", "schedule", "steps"]
 
 COUNTER_NAMES = (
     "windows",
@@ -111,22 +112,69 @@ def tile_cycles(c: np.ndarray, queue_depth: int) -> np.ndarray:
     return F.max(axis=1)
 
 
-def schedule(cfg: ArrayConfig, wp: WeightPattern, ap: ActPattern) -> Schedule:
-    """Compute cycles per tile and the section-6 counters of one layer (all its groups)."""
+# Row-block steps (one ``e[g, tm, tn, r, b]``) computed at once: the memory of a layer's
+# schedule is bounded by about 14 bytes per step of a chunk (e, c and its block-major
+# copy), whatever the layer's size; a layer that fits is one chunk, as before.
+CHUNK_STEPS = 1 << 24
+
+
+def _chunks(G: int, ntm: int, ntn: int, unit: int) -> list[tuple[slice, slice, slice]]:
+    """Slices of (groups, row tiles, column tiles), each at most ``CHUNK_STEPS`` steps
+    (or one tile), in order."""
+    budget = max(1, CHUNK_STEPS // unit)
+    n = min(ntn, budget)
+    m = min(ntm, max(1, budget // n))
+    g = min(G, max(1, budget // (n * m)))
+    return [
+        (slice(g0, g0 + g), slice(m0, m0 + m), slice(n0, n0 + n))
+        for g0 in range(0, G, g)
+        for m0 in range(0, ntm, m)
+        for n0 in range(0, ntn, n)
+    ]
+
+
+def steps(cfg: ArrayConfig, G: int, Mg: int, K: int, N: int) -> int:
+    """Row-block steps the schedule of a ``G x (Mg x K) @ (K x N)`` layer computes: what
+    its time grows with (``R * nb`` per tile; all column tiles alike without activation
+    skipping)."""
+    R, C = cfg.rows, cfg.cols
+    ntm, ntn, nb = -(-Mg // R), -(-N // C) if cfg.skip_acts else 1, -(-K // cfg.block)
+    return G * ntm * ntn * R * nb
+
+
+def schedule(
+    cfg: ArrayConfig,
+    wp: WeightPattern,
+    ap: ActPattern,
+    tick: Callable[[float], None] | None = None,
+) -> Schedule:
+    """Compute cycles per tile and the section-6 counters of one layer (all its groups),
+    in chunks of tiles so that no layer needs more than a chunk's memory; ``tick`` is
+    told the fraction done after each chunk."""
     R, C, L = cfg.rows, cfg.cols, cfg.lanes
     wm, am = _effective_masks(cfg, wp, ap)
     G, ntm, _, nb = wm.shape
     ntn = ap.masks.shape[1]
-    e = row_work(wm, am)  # [G, ntm, ntn', R, nb]
-    c = np.maximum(1, (e.astype(np.int32) + (L - 1)) // L).astype(np.int32)
-    ntn_seen = c.shape[2]
-    c_bm = np.ascontiguousarray(np.moveaxis(c, -1, 0)).reshape(nb, -1, R)
-    cycles = tile_cycles(c_bm, cfg.queue_depth).reshape(G, ntm, ntn_seen)
+    ntn_seen = am.shape[1]
+    cycles = np.empty((G, ntm, ntn_seen), dtype=np.int64)
+    weight_reads = busy = 0
+    parts = _chunks(G, ntm, ntn_seen, R * nb)
+    for i, (gs, ms, ns) in enumerate(parts):
+        e = row_work(wm[gs, ms], am[gs, ns])  # [g, tm, tn, R, nb]
+        c = np.maximum(1, (e.astype(np.int32) + (L - 1)) // L).astype(np.int32)
+        weight_reads += int(e.sum(dtype=np.int64))
+        del e
+        busy += int(c.sum(dtype=np.int64))
+        shape = c.shape[:3]
+        c_bm = np.ascontiguousarray(np.moveaxis(c, -1, 0)).reshape(nb, -1, R)
+        del c
+        cycles[gs, ms, ns] = tile_cycles(c_bm, cfg.queue_depth).reshape(shape)
+        if tick is not None:
+            tick((i + 1) / len(parts))
     repeat = ntn // ntn_seen  # 1, or ntn when every column tile is alike
     cycles = np.broadcast_to(cycles, (G, ntm, ntn)) if repeat > 1 else cycles
-
-    weight_reads = int(e.sum(dtype=np.int64)) * repeat
-    busy = int(c.sum(dtype=np.int64)) * repeat
+    weight_reads *= repeat
+    busy *= repeat
     effectual = int(np.einsum("gk,gk->", wp.col_nnz, ap.row_nnz, dtype=np.int64))
     tiles = G * ntm * ntn
     counters = Counters(

@@ -3,6 +3,7 @@ for the configured design and for the dense baseline on the same array."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from ..encode import ActPattern, WeightPattern, act_pattern, weight_pattern
 from ..workloads.layer import Layer
 from ..workloads.sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 from .energy import EnergyTable, energy_breakdown, load_energy_table
+from .footprint import check_fits
 from .latency import core_cycles, result_cycles, tile_captures, weight_loads
 from .memory import traffic
 from .schedule import Counters, Schedule, schedule
@@ -66,9 +68,10 @@ def _design(
     ap: ActPattern,
     table: EnergyTable,
     output_density: float | None,
+    tick: Callable[[float], None] | None = None,
 ) -> DesignResult:
     cfg = config.array
-    sched = schedule(cfg, wp, ap)
+    sched = schedule(cfg, wp, ap, tick)
     loads = weight_loads(cfg, wp)  # one profile for the load timing and the traffic
     core = core_cycles(cfg, sched.tile_cycles, loads)
     moved = traffic(config, layer, wp, ap, sched.counters, output_density, loads)
@@ -173,8 +176,10 @@ def simulate_layer(
     table: EnergyTable | None = None,
     output_density: float | None = None,
     balance: str = DEFAULT_BALANCE,
+    tick: Callable[[float], None] | None = None,
 ) -> LayerResult:
-    """Simulate one layer given its weight and activation patterns.
+    """Simulate one layer given its weight and activation patterns (``tick``: told the
+    fraction of the configured design's schedule done, for progress within a layer).
 
     ``output_density`` is the nonzero fraction of the layer's outputs (what the memory
     model charges for writing them compressed); by default the input's density.
@@ -183,7 +188,7 @@ def simulate_layer(
     """
     table = table or load_energy_table()
     balanced, kept = _balanced(config.array, wp, balance)
-    sparse = _design(config, layer, balanced, ap, table, output_density)
+    sparse = _design(config, layer, balanced, ap, table, output_density, tick)
     dense_cfg = Config(config.array.as_dense(), config.system)
     dense = (
         sparse if config.array.dense else _design(dense_cfg, layer, wp, ap, table, output_density)
@@ -288,6 +293,10 @@ class NetworkResult:
         }
 
 
+def _within(progress: Callable, i: int, n: int, name: str, fraction: float) -> None:
+    progress(i + fraction, n, name)
+
+
 def simulate_network(
     config: Config,
     layers: Sequence[Layer],
@@ -307,15 +316,18 @@ def simulate_network(
     """
     table = table or load_energy_table()
     cfg = config.array
+    check_fits(cfg, layers)
     results = []
     for i, layer in enumerate(layers):
+        tick = None
         if progress:
             progress(i, len(layers), layer.name)
+            tick = functools.partial(_within, progress, i, len(layers), layer.name)
         rng = np.random.default_rng([seed, i])
         sparsity = WeightSparsity("unstructured", act_density) if layer.dynamic_weights else weights
         wp = layer_weight_pattern(rng, layer, cfg, sparsity)
         ap = layer_act_pattern(rng, layer, cfg, act_density)
-        results.append(simulate_layer(config, layer, wp, ap, table, act_density, balance))
+        results.append(simulate_layer(config, layer, wp, ap, table, act_density, balance, tick))
     if progress:
         progress(len(layers), len(layers), "")
     return NetworkResult(results)

@@ -201,13 +201,14 @@ _NPZ_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, Ke
 
 def _read_npz(path: Path, role: str = "IN") -> tuple[dict[str, np.ndarray], bool]:
     """The arrays (in file order) and whether the archive was compressed."""
-    if not zipfile.is_zipfile(path):
-        raise AccelError("not an .npz archive (not a zip file)", source=f"{role} {path}")
+    from ..inputs import read_arrays
+
+    arrays, is_npz = read_arrays(path, role)
+    if not is_npz:
+        raise AccelError("not an .npz archive (a .npy file)", source=f"{role} {path}")
     try:
         with zipfile.ZipFile(path) as zf:
             compressed = any(i.compress_type != zipfile.ZIP_STORED for i in zf.infolist())
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
     except _NPZ_ERRORS as err:
         raise AccelError(f"not a readable .npz archive ({err})", source=f"{role} {path}") from None
     return arrays, compressed

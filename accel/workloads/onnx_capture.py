@@ -23,18 +23,26 @@ CAPTURE_BUDGET_ELEMS = 1 << 25  # captured values held at once (128 MiB of float
 
 def load_input(path: str | Path) -> np.ndarray:
     """The ``--input`` array: a numeric .npy file."""
-    path = str(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise AccelError("no such file", source=path) from None
-    except (OSError, ValueError, EOFError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise AccelError(f"not a NumPy .npy array ({msg})", source=path) from None
-    if not isinstance(data, np.ndarray) or data.dtype.kind not in "fiub":
-        raise AccelError("must hold one numeric array (a .npy, not a .npz)", source=path)
-    if data.size == 0 or not np.all(np.isfinite(data)):
-        raise AccelError(f"must be non-empty and finite (shape {data.shape})", source=path)
+    from ..inputs import read_arrays, shown
+
+    arrays, is_npz = read_arrays(path, "--input")
+    if is_npz:
+        raise AccelError(
+            f"--input {shown(path)}: an .npz archive; give one array as a .npy file"
+        )
+    data = arrays[""]
+    if data.dtype.kind not in "fiub":
+        raise AccelError(
+            f"--input {shown(path)}: holds {data.dtype} values; give real numbers (float or int)"
+        )
+    if data.size == 0:
+        raise AccelError(f"--input {shown(path)}: is empty (shape {data.shape})")
+    bad = np.argwhere(~np.isfinite(data)) if data.dtype.kind == "f" else ()
+    if len(bad):
+        raise AccelError(
+            f"--input {shown(path)}: element {tuple(int(i) for i in bad[0])} is "
+            f"{data[tuple(bad[0])]}; the input must be finite"
+        )
     return data
 
 

@@ -190,10 +190,19 @@ def test_a_layers_draw_does_not_depend_on_the_layers_before_it():
         assert ra.to_dict() == rb.to_dict()
 
 
-def test_progress_is_reported_for_every_layer():
+def test_progress_is_reported_for_every_layer_and_within_it(monkeypatch):
+    import accel.perf.schedule
+
+    monkeypatch.setattr(accel.perf.schedule, "CHUNK_STEPS", 64)  # several chunks a layer
     calls = []
     simulate_network(SMALL, MOBILENET[:3], SPARSITIES[1], 0.5, 0, TABLE, lambda *a: calls.append(a))
-    assert [c[:2] for c in calls] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    whole = [c[:2] for c in calls if float(c[0]).is_integer()]
+    assert whole[0] == (0, 3) and whole[-1] == (3, 3)
+    assert {d for d, _ in whole} == {0, 1, 2, 3}
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and any(not float(d).is_integer() for d in done)
+    names = {name for d, _, name in calls if not float(d).is_integer()}
+    assert names <= {layer.name for layer in MOBILENET[:3]}
 
 
 def test_grouped_layer_is_the_sum_of_its_groups():

@@ -130,7 +130,7 @@ BAD = [
     (
         "not-npz",
         lambda d, f: ["--sparsity", "0.5", _garbage(d, "bad.npz", b"not a zip")],
-        ["bad.npz", "not an .npz"],
+        ["bad.npz", "not a .npy or .npz"],
     ),
     ("nm-4:2", lambda d, f: ["--method", "nm", "--nm", "4:2", f], ["--nm 4:2", "1 <= N < M"]),
     ("nm-a:b", lambda d, f: ["--method", "nm", "--nm", "a:b", f], ["--nm", "'a:b'"]),
