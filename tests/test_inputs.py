@@ -200,3 +200,24 @@ def test_main_reads_no_input_before_checking_them(tmp_path, capsys):
     )
     assert_one_line_error(code, err, "--config", "no such file")
 
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["rtl", "--rows", "16", "--cols", "32", "-o", "{tmp}/a.v"], ("65,792 bits", "65,536")),
+        (["verify", "--rows", "32", "--cols", "32", "--network", "resnet50"], ("bits wide",)),
+        (
+            ["prune", "--method", "gradual", "--steps", "101", "--sparsity", "0.5",
+             "{lenet}", "{tmp}/g.onnx"],
+            ("--steps", "1..100", "101"),
+        ),
+        (["tradeoff", "--epochs", "99999999999999999999"], ("--epochs", "0..1000")),
+    ],
+)  # fmt: skip
+def test_counts_and_sizes_beyond_the_limits(tmp_path, capsys, argv, needles):
+    lenet = Path(__file__).resolve().parents[1] / "models" / "lenet" / "lenet.onnx"
+    argv = [a.format(tmp=tmp_path, lenet=lenet) for a in argv]
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, *needles)
+    assert list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from ..config import ArrayConfig, Config, SystemConfig, load_config
 from ..errors import AccelError
 from ..inputs import shown
+from ..limits import MAX_TEXT_LINES
 
 
 class Parser(argparse.ArgumentParser):
@@ -113,8 +115,8 @@ def add_workload_flags(p: argparse.ArgumentParser, curve: bool = False) -> None:
         p.add_argument(
             "--text",
             metavar="FILE.txt",
-            help="run the --safetensors model on these sentences (one a line; NumPy) and "
-            "simulate the real activations",
+            help="run the --safetensors model on these sentences (one a line, at most "
+            f"{MAX_TEXT_LINES:,}; NumPy) and simulate the real activations",
         )
     p.add_argument("--batch", type=int, help="batch size (networks)")
     p.add_argument("--image", type=int, help="input image side (CNNs; default 224)")
@@ -237,6 +239,34 @@ class Progress:
                 f"{now - self.start:.0f} s) {shown(name)}\n"
             )
         sys.stderr.flush()
+
+
+class Heartbeat:
+    """For one long library call with no steps to count (Amaranth's elaboration and
+    Yosys): the elapsed time on stderr every ``every`` seconds while it works."""
+
+    def __init__(self, label: str, enabled: bool, every: float = 10.0):
+        self.label, self.enabled, self.every = label, enabled, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        start = time.monotonic()
+        while not self._stop.wait(self.every):
+            end = "\r" if sys.stderr.isatty() else "\n"
+            sys.stderr.write(f"{self.label} ({time.monotonic() - start:.0f} s){end}")
+            sys.stderr.flush()
+
+    def __enter__(self) -> Heartbeat:
+        if self.enabled:
+            sys.stderr.write(f"{self.label}\n")
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def make_dir(path: Path, flag: str, value: str) -> None:

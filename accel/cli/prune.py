@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import AccelError
+from ..limits import MAX_STEPS
 
 NAME = "prune"
 HELP = "prune the weights of an .onnx, .npz or .safetensors file into a new file, and check it"
@@ -71,7 +72,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--norm", choices=("l1", "l2"), help="--method channel: ranking (default l1)")
     p.add_argument(
-        "--steps", type=int, metavar="N", help="--method gradual: pruning steps (default 4)"
+        "--steps",
+        type=int,
+        metavar="N",
+        help=f"--method gradual: pruning steps, 1..{MAX_STEPS} (default 4; one file each)",
     )
     p.add_argument(
         "--block", metavar="RxC", help="--method block: tile of the [O, K] view (default 1x16)"
@@ -146,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "gradual":
         _prune_spec(args)  # the flag checks
         steps = 4 if args.steps is None else args.steps
-        if steps < 1:
-            raise AccelError(f"--steps must be a positive integer, not {steps}")
+        if not 1 <= steps <= MAX_STEPS:
+            raise AccelError(f"--steps must be an integer in 1..{MAX_STEPS}, not {steps}")
         ladder = prune_file_gradual(
             args.input, args.output, args.sparsity, steps=steps, scope=args.scope, force=args.force
         )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from .. import __version__
 from ..errors import AccelError
-from .common import add_config_flags, make_dir, resolve_config
+from .common import Heartbeat, add_config_flags, make_dir, resolve_config
 
 NAME = "rtl"
 HELP = "write the array as Verilog, with a JSON sidecar"
@@ -28,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force", action="store_true", help="overwrite files even if accel did not write them"
     )
+    p.add_argument("--quiet", action="store_true", help="no progress while generating")
 
 
 # Verilog-2005 reserved words: a module may not be named after one.
@@ -62,10 +64,15 @@ def run(args: argparse.Namespace) -> int:
         raise AccelError(f"--max-blocks must be in 1..65536, not {args.max_blocks}")
     make_dir(out.parent, "-o", args.output)
 
+    from ..hw.params import check_wire_widths
     from ..hw.verilog import generate, ports
     from ..perf import latency
 
-    text, dut = generate(config.array, top=args.top, max_blocks=args.max_blocks)
+    cfg = check_wire_widths(config.array)  # before anything is said or elaborated
+    label = f"accel rtl: generating the {cfg.rows}x{cfg.cols} array ({cfg.rows * cfg.cols} PEs)"
+    start = time.monotonic()
+    with Heartbeat(label, not args.quiet):
+        text, dut = generate(cfg, top=args.top, max_blocks=args.max_blocks)
     meta = {
         "tool": TOOL_MARK,
         "version": __version__,
@@ -89,5 +96,6 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     write_texts({out: text, sidecar: json.dumps(meta, indent=1) + "\n"})  # both or neither
-    print(f"wrote {out} ({len(text.splitlines())} lines) and {sidecar}")
+    took = time.monotonic() - start
+    print(f"wrote {out} ({len(text.splitlines())} lines, {took:.1f} s) and {sidecar}")
     return 0

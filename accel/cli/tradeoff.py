@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import AccelError
+from ..limits import MAX_EPOCHS
 from .common import (
     add_config_flags,
     add_output_flags,
@@ -30,7 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_flags(p)
     p.add_argument("--seed", type=int, default=0, help="seed of split, training and pruning")
     p.add_argument(
-        "--epochs", type=int, default=2, metavar="E", help="fine-tuning epochs per method (2)"
+        "--epochs",
+        type=int,
+        default=2,
+        metavar="E",
+        help=f"fine-tuning epochs per method, 0..{MAX_EPOCHS} (default 2)",
     )
     p.add_argument(
         "--images",
@@ -75,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     table = load_energy_table(args.energy)
     check_seed(args)
-    if args.epochs < 0:
-        raise AccelError(f"--epochs must be a non-negative integer, not {args.epochs}")
+    if not 0 <= args.epochs <= MAX_EPOCHS:
+        raise AccelError(f"--epochs must be an integer in 0..{MAX_EPOCHS}, not {args.epochs}")
     from ..train.dense import Recipe
     from ..train.tradeoff import Settings, run_tradeoff
 

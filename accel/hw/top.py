@@ -13,7 +13,7 @@ from .counters import COUNTER_NAMES, EventCounters
 from .issuer import WindowIssuer
 from .layouts import output_beat, weight_beat, weight_record, window_beat
 from .output_stage import OutputStage
-from .params import check_config, check_int
+from .params import check_config, check_int, check_wire_widths
 from .row import PERow
 from .weight_lane import WeightLane
 from .window_queue import WindowQueue
@@ -49,7 +49,7 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig, *, max_blocks: int = 64, counter_width: int = 48):
-        self._config = cfg = check_config(config)
+        self._config = cfg = check_wire_widths(check_config(config))
         self._max_blocks = check_int("max_blocks", max_blocks, 1, 1 << 16)
         self._counter_width = check_int("counter_width", counter_width, 16, 64)
         super().__init__(

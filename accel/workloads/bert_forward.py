@@ -53,21 +53,20 @@ class Activations:
 
 
 def read_sentences(path: str | Path) -> list[str]:
-    """One sentence per line; blank lines are skipped."""
-    where = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AccelError("no such file", source=where) from None
-    except UnicodeDecodeError as err:
-        raise AccelError(
-            f"not UTF-8 text ({err.reason} at byte {err.start})", source=where
-        ) from None
-    except OSError as err:
-        raise AccelError(f"cannot read the file ({err.strerror})", source=where) from None
+    """One sentence per line; blank lines are skipped; at most ``MAX_TEXT_LINES``
+    (each sentence's activations are held for the whole run)."""
+    from ..inputs import read_text_file, shown
+    from ..limits import MAX_TEXT_LINES
+
+    text = read_text_file(path, "--text", max_bytes=64 << 20)
     sentences = [line.strip() for line in text.splitlines() if line.strip()]
     if not sentences:
-        raise AccelError("holds no sentence (one per line expected)", source=where)
+        raise AccelError(f"--text {shown(path)}: holds no sentence (one per line expected)")
+    if len(sentences) > MAX_TEXT_LINES:
+        raise AccelError(
+            f"--text {shown(path)}: {len(sentences):,} sentences, more than the "
+            f"{MAX_TEXT_LINES:,} one run takes (split the file)"
+        )
     return sentences
 
 

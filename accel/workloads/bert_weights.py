@@ -28,6 +28,7 @@ import numpy as np
 from ..config import ArrayConfig
 from ..encode import ActPattern, WeightPattern, act_pattern, weight_pattern
 from ..errors import AccelError
+from ..limits import MAX_HIDDEN_LAYERS
 from ..quant import int_dtype, quantize_activation, quantize_weights
 from .layer import Layer, linear, matmul
 from .sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
@@ -105,6 +106,17 @@ _CONFIG_KEYS = {
     "max_positions": "max_position_embeddings",
     "type_vocab": "type_vocab_size",
 }
+# Largest value accepted for each key: far above any published BERT, low enough that a
+# typo (num_hidden_layers = 10**6) is refused at once instead of after a minute.
+_CONFIG_MAX = {
+    "hidden": 1 << 16,
+    "heads": 1 << 10,
+    "layers": MAX_HIDDEN_LAYERS,
+    "ffn": 1 << 18,
+    "vocab": 1 << 22,
+    "max_positions": 1 << 20,
+    "type_vocab": 1 << 16,
+}
 
 
 def _read_config(path: Path) -> BertConfig:
@@ -125,8 +137,10 @@ def _read_config(path: Path) -> BertConfig:
         if key not in data:
             raise AccelError(f"key {key!r} is missing", source=where)
         v = data[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise AccelError(f"{key} must be a positive integer, not {v!r}", source=where)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= _CONFIG_MAX[attr]:
+            raise AccelError(
+                f"{key} must be an integer in 1..{_CONFIG_MAX[attr]:,}, not {v!r}", source=where
+            )
         values[attr] = v
     eps = data.get("layer_norm_eps", 1e-12)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:

@@ -127,3 +127,39 @@ def test_program_accepts_enough_blocks(K, max_blocks):
     cfg = ArrayConfig(rows=2, cols=2, block=4)
     prog = program(cfg, np.ones((3, K)), np.ones((K, 3)), max_blocks=max_blocks)
     assert prog.blocks == -(-K // 4)
+
+
+# -- what the RTL can be generated for ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ArrayConfig(rows=2, cols=3, block=4),
+        ArrayConfig(rows=3, cols=2, block=8, skip_acts=False, a_bits=4),
+        ArrayConfig(rows=4, cols=4, block=16, result_rows=2, acc_bits=24),
+    ],
+)
+def test_wire_widths_are_the_units_real_widths(cfg):
+    """The formulas the limit is checked with are the widths the units really have."""
+    from accel.hw.layouts import output_beat, window_beat
+    from accel.hw.params import wire_widths
+    from accel.hw.window_queue import WindowQueue
+
+    queue = WindowQueue(cfg)
+    rows = len(queue.rows.as_value()) + (len(queue.active.as_value()) if cfg.skip_acts else 0)
+    widths = wire_widths(cfg)
+    assert widths["the window queue's output to the rows"][0] == rows
+    assert widths["a window beat"][0] == window_beat(cfg).size
+    assert widths["a result beat"][0] == output_beat(cfg).size
+
+
+def test_arrays_over_the_wire_limit_are_refused_before_elaborating():
+    from accel.hw.params import check_wire_widths
+    from accel.hw.top import Accelerator
+
+    at_limit = ArrayConfig(rows=16, cols=32, skip_acts=False)  # exactly 65,536 bits
+    assert check_wire_widths(at_limit) is at_limit
+    for rows, cols in ((16, 32), (32, 32), (24, 24), (64, 8), (8, 64), (256, 256)):
+        with pytest.raises(AccelError, match=f"rows={rows}, cols={cols}, block=16: .* bits wide"):
+            Accelerator(ArrayConfig(rows=rows, cols=cols))

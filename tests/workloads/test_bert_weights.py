@@ -256,12 +256,17 @@ def test_cli_bad_files_are_one_line_exit_2(tmp_path, capsys):
     shape = write_tiny(tmp_path / "shape", t)
     no_vocab = {k: v for k, v in TINY.items() if k != "vocab_size"}
     badcfg = write_tiny(tmp_path / "badcfg", config=no_vocab)
+    deep = write_tiny(tmp_path / "deep", config={**TINY, "num_hidden_layers": 10**6})
+    lines = tmp_path / "many.txt"
+    lines.write_text("a sentence\n" * 4097, encoding="utf-8")
     cases = [
         (["--safetensors", str(junk)], (str(junk), "not a safetensors file")),
         (["--safetensors", str(nocfg)], ("config.json", "missing")),
         (["--safetensors", str(missing)], ("'encoder.layer.1.intermediate.dense.weight'",)),
         (["--safetensors", str(shape)], ("attention.self.key.weight", "[8, 7]", "[8, 8]")),
         (["--safetensors", str(badcfg)], ("config.json", "'vocab_size'")),
+        (["--safetensors", str(deep)], ("num_hidden_layers", "1..1,024", "1000000")),
+        (["--safetensors", "minilm", "--text", str(lines)], ("4,097 sentences", "4,096")),
         (["--safetensors", str(tmp_path / "none.safetensors")], ("no such file",)),
         (["--gemm", str(junk), "--text", "x.txt"], ("--text applies only to --safetensors",)),
         (["--safetensors", "minilm", "--text", str(tmp_path / "no.txt")], ("no.txt",)),
