@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import AccelError
+from .errors import AccelError, brief, cut
 from .tomlfile import read_toml
 
 __all__ = ["ArrayConfig", "SystemConfig", "Config", "load_config"]
@@ -24,15 +24,15 @@ MAX_BLOCK = 64  # masks are held as one 64-bit word per block
 
 def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise AccelError(f"{name} must be an integer, not {value!r}", field=name)
+        raise AccelError(f"{name} must be an integer, not {brief(value)}", field=name)
     if value < lo or (hi is not None and value > hi):
         span = f"at least {lo}" if hi is None else f"in {lo}..{hi}"
-        raise AccelError(f"{name} must be an integer {span}, not {value!r}", field=name)
+        raise AccelError(f"{name} must be an integer {span}, not {brief(value)}", field=name)
 
 
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise AccelError(f"{name} must be true or false, not {value!r}", field=name)
+        raise AccelError(f"{name} must be true or false, not {brief(value)}", field=name)
 
 
 def _check_positive(name: str, value: Any, lo: float = 1e-6, hi: float = 1e12) -> None:
@@ -43,7 +43,9 @@ def _check_positive(name: str, value: Any, lo: float = 1e-6, hi: float = 1e12) -
         or not isinstance(value, (int, float))
         or not lo <= value <= hi  # also rejects NaN and infinities
     ):
-        raise AccelError(f"{name} must be a number in {lo:g}..{hi:g}, not {value!r}", field=name)
+        raise AccelError(
+            f"{name} must be a number in {lo:g}..{hi:g}, not {brief(value)}", field=name
+        )
 
 
 @dataclass(frozen=True)
@@ -160,15 +162,23 @@ def _build(table: str, values: Mapping[str, Any], source: str | None):
 def _check_tables(data: Mapping[str, Any], source: str | None) -> None:
     """Unknown tables and keys are errors, whatever their values."""
     for table, values in data.items():
+        if not isinstance(values, Mapping) and table not in _TABLES:  # `rows = 16` on top
+            owner = [t for t, cls in _TABLES.items() if table in {f.name for f in fields(cls)}]
+            where = f"under [{owner[0]}]" if owner else "in [array] or [system]"
+            raise AccelError(
+                f"key {brief(table)} is outside any table; put it {where}", source=source
+            )
         if table not in _TABLES:
-            raise AccelError(f"unknown table [{table}] (known: [array], [system])", source=source)
+            raise AccelError(
+                f"unknown table [{cut(table)}] (known: [array], [system])", source=source
+            )
         if not isinstance(values, Mapping):
-            raise AccelError(f"{table} must be a table, not {values!r}", source=source)
+            raise AccelError(f"{table} must be a table, not {brief(values)}", source=source)
         known = {f.name for f in fields(_TABLES[table])}
         for key in values:
             if key not in known:
                 raise AccelError(
-                    f"[{table}] unknown key {key!r} (known: {', '.join(sorted(known))})",
+                    f"[{table}] unknown key {brief(key)} (known: {', '.join(sorted(known))})",
                     source=source,
                 )
 

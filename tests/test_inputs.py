@@ -221,3 +221,63 @@ def test_counts_and_sizes_beyond_the_limits(tmp_path, capsys, argv, needles):
     code, _, err = run(argv, capsys)
     assert_one_line_error(code, err, *needles)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_toml_messages_quote_briefly_and_say_where_a_key_belongs(tmp_path, capsys):
+    top = tmp_path / "top.toml"
+    top.write_text("rows = 16\n", encoding="utf-8")
+    code, _, err = run(["simulate", "--network", "resnet50", "--config", str(top)], capsys)
+    assert_one_line_error(code, err, "top.toml", "'rows' is outside any table", "[array]")
+    long = tmp_path / "long.toml"
+    long.write_text('[array]\nrows = "' + "x" * 100_000 + '"\n', encoding="utf-8")
+    code, _, err = run(["simulate", "--network", "resnet50", "--config", str(long)], capsys)
+    assert_one_line_error(code, err, "long.toml", "rows", "(100,002 characters)")
+    assert len(err) < 300
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("json", [["--json", "-", "--quiet"], ["--seed", "0"]])
+def test_a_full_standard_output_is_one_line(json):
+    """The JSON report, or the table, onto a full device."""
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "accel.cli", "simulate", "--network", "resnet50", *json],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    if "--quiet" not in json:  # the progress lines come first
+        proc.stderr = proc.stderr.splitlines(keepends=True)[-1]
+    assert_one_line_error(proc.returncode, proc.stderr, "standard output", "No space left")
+
+
+def _external_model(tmp_path: Path) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    W = numpy_helper.from_array(np.ones((8, 4), np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [W],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save_model(helper.make_model(graph), path, save_as_external_data=True,
+                    location="m.onnx.data", size_threshold=0)  # fmt: skip
+    return path
+
+
+def test_onnx_external_data_missing_or_not_a_file(tmp_path, capsys):
+    model = _external_model(tmp_path)
+    data = tmp_path / "m.onnx.data"
+    code, _, _ = run(["simulate", "--onnx", str(model), "--quiet"], capsys)
+    assert code == 0
+    data.rename(tmp_path / "moved")
+    for make, needle in ((lambda: None, "no such file"), (data.mkdir, "is a directory"),
+                         (lambda: (data.rmdir(), os.mkfifo(data)), "FIFO")):  # fmt: skip
+        make()
+        code, _, err = run(["simulate", "--onnx", str(model), "--quiet"], capsys)
+        assert_one_line_error(code, err, "m.onnx", "tensor 'W'", "m.onnx.data", needle)

@@ -10,6 +10,7 @@ A new subcommand is a new module plus one entry in ``COMMANDS``.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -101,6 +102,46 @@ def _printable_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+class StdoutError(Exception):
+    """Writing to standard output failed (a full device, a closed terminal)."""
+
+
+class _GuardedStdout:
+    """``sys.stdout``, with a failed write raised as :class:`StdoutError`, so that it is
+    told apart from an ``OSError`` of the work itself."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def _guard(self, method, *args):
+        try:
+            return method(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise StdoutError(err.strerror or str(err)) from None
+
+    def write(self, text):
+        return self._guard(self._stream.write, text)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so that what stays buffered is dropped at
+    exit instead of raising again there."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (captured output)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     _printable_streams()
     parser = build_parser()
@@ -113,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminated)
+    stdout, sys.stdout = sys.stdout, _GuardedStdout(sys.stdout)
     try:
         _check_inputs(args.command, args)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a full device is found here, not at exit
+        return code
     except AccelError as err:
         print(f"accel {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -126,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 0
+    except StdoutError as err:
+        _silence_stdout()
+        print(f"accel {args.command}: error: cannot write to standard output ({err})",
+              file=sys.stderr)  # fmt: skip
+        return 2
     finally:
+        sys.stdout = stdout
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ArrayConfig
-from ..errors import AccelError
+from ..errors import AccelError, brief, cut
 from ..tomlfile import parse_toml, read_toml
 from .memory import Traffic
 from .schedule import Counters
@@ -63,7 +63,7 @@ def _entry(table: str, key: str, entry: Any, source: str) -> tuple[float, int | 
     if isinstance(entry, dict):
         unknown = set(entry) - _ENTRY_KEYS
         if unknown:
-            raise AccelError(f"{where}: unknown field {sorted(unknown)[0]!r}", source=source)
+            raise AccelError(f"{where}: unknown field {brief(sorted(unknown)[0])}", source=source)
         if "value" not in entry:
             raise AccelError(f"{where}: missing field 'value'", source=source)
         value, bits, text = entry["value"], entry.get("bits"), str(entry.get("source", ""))
@@ -71,20 +71,25 @@ def _entry(table: str, key: str, entry: Any, source: str) -> tuple[float, int | 
         value, bits, text = entry, None, ""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_PJ:
         raise AccelError(  # beyond it, a network's energy would overflow to inf and NaN
-            f"{where} must be a number in 0..{MAX_PJ:g} (pJ), not {value!r}", source=source
+            f"{where} must be a number in 0..{MAX_PJ:g} (pJ), not {brief(value)}", source=source
         )
     if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or bits < 1):
-        raise AccelError(f"{where}.bits must be a positive integer, not {bits!r}", source=source)
+        raise AccelError(
+            f"{where}.bits must be a positive integer, not {brief(bits)}", source=source
+        )
     return float(value), bits, text
 
 
 def _parse(data: dict[str, Any], source: str) -> EnergyTable:
     unknown = set(data) - set(_REQUIRED) - {"meta"}
     if unknown:
-        raise AccelError(f"unknown table [{sorted(unknown)[0]}]", source=source)
+        name = sorted(unknown)[0]
+        if not isinstance(data[name], dict):
+            raise AccelError(f"key {brief(name)} is outside any table", source=source)
+        raise AccelError(f"unknown table [{cut(name)}]", source=source)
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
-        raise AccelError(f"meta must be a table, not {meta!r}", source=source)
+        raise AccelError(f"meta must be a table, not {brief(meta)}", source=source)
     values: dict[str, float] = {}
     bits: dict[str, int] = {}
     sources: dict[str, str] = {}
@@ -94,10 +99,10 @@ def _parse(data: dict[str, Any], source: str) -> EnergyTable:
             raise AccelError(f"missing table [{table}]", source=source)
         unknown = set(section) - set(keys)
         if unknown:
-            raise AccelError(f"[{table}] unknown key {sorted(unknown)[0]!r}", source=source)
+            raise AccelError(f"[{table}] unknown key {brief(sorted(unknown)[0])}", source=source)
         for key in keys:
             if key not in section:
-                raise AccelError(f"[{table}] missing key {key!r}", source=source)
+                raise AccelError(f"[{table}] missing key {brief(key)}", source=source)
             values[key], b, sources[key] = _entry(table, key, section[key], source)
             if b is not None:
                 bits[key] = b

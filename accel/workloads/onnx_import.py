@@ -182,6 +182,31 @@ class OnnxModel:
 # -- Loading ----------------------------------------------------------------------------------
 
 
+def _check_external_files(path: str, tensors) -> None:
+    """Each file the model's external weights live in (``model.onnx.data`` beside it, as
+    the torch exporter writes) is there and is a regular file: named if not."""
+    from ..inputs import input_file
+
+    seen = set()
+    for tensor in tensors:
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        if location in seen:
+            continue
+        seen.add(location)
+        if not location:
+            raise AccelError(f"tensor {tensor.name!r}: external data without a location",
+                             source=path)  # fmt: skip
+        where = Path(path).parent / location
+        try:
+            input_file(where, "")
+        except AccelError as err:
+            raise AccelError(
+                f"the weights of tensor {tensor.name!r} are stored in {location}, "
+                f"beside the model: {str(err).removeprefix(str(where) + ': ')}",
+                source=path,
+            ) from None
+
+
 def _read_model(path: str):
     import onnx
     from google.protobuf.message import DecodeError
@@ -201,12 +226,15 @@ def _read_model(path: str):
         ) from None
     if not model.HasField("graph") or not model.graph.node:
         raise AccelError("not an ONNX model (no graph nodes; truncated or not ONNX?)", source=path)
-    if any(t.data_location == 1 for t in model.graph.initializer):  # EXTERNAL
+    external = [t for t in model.graph.initializer if t.data_location == 1]  # EXTERNAL
+    if external:
+        _check_external_files(path, external)
         try:
+            from onnx.checker import ValidationError
             from onnx.external_data_helper import load_external_data_for_model
 
             load_external_data_for_model(model, str(Path(path).parent))
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, ValidationError) as err:
             raise AccelError(f"cannot load external weights ({err})", source=path) from None
     return model
 
