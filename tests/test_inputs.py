@@ -281,3 +281,45 @@ def test_onnx_external_data_missing_or_not_a_file(tmp_path, capsys):
         make()
         code, _, err = run(["simulate", "--onnx", str(model), "--quiet"], capsys)
         assert_one_line_error(code, err, "m.onnx", "tensor 'W'", "m.onnx.data", needle)
+
+
+def test_a_cache_home_that_is_a_file_is_one_line(tmp_path, capsys, monkeypatch):
+    """Yosys (through YoWASP) and the simulator builds keep their caches there."""
+    cache = tmp_path / "cache"
+    cache.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    for argv in (["rtl", "-o", str(tmp_path / "a.v")], ["synth", "--rows", "2", "--cols", "2"]):
+        code, _, err = run(argv, capsys)
+        assert_one_line_error(code, err, "XDG_CACHE_HOME", "is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+
+
+def _matmul_model(path: Path, x_shape: list[int], w: np.ndarray) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "W")],
+    )
+    onnx.save_model(helper.make_model(graph), path)
+    return path
+
+
+@pytest.mark.parametrize(("x_shape", "w_shape", "dim"), [([1, 0], (0, 4), 1), ([0, 3], (3, 4), 0)])
+def test_an_empty_onnx_input_names_file_and_dim(tmp_path, capsys, x_shape, w_shape, dim):
+    model = _matmul_model(tmp_path / "e.onnx", x_shape, np.ones(w_shape, np.float32))
+    code, _, err = run(["simulate", "--onnx", str(model), "--quiet"], capsys)
+    assert_one_line_error(code, err, "e.onnx", "'x'", f"dim {dim} is 0")
+
+
+def test_activations_that_overflow_name_the_node_and_tensor(tmp_path, capsys):
+    lenet = Path(__file__).resolve().parents[1] / "models" / "lenet" / "lenet.onnx"
+    data = tmp_path / "hot.npy"
+    np.save(data, np.full((2, 1, 28, 28), 3e38, np.float32))  # finite, but conv1 overflows
+    code, _, err = run(["simulate", "--onnx", str(lenet), "--input", str(data), "--quiet"], capsys)
+    assert_one_line_error(code, err, "lenet.onnx", "node 'conv2'", "non-finite", "inf")
+    assert "Warning" not in err

@@ -80,8 +80,17 @@ INPUT_FILES: dict[str, tuple[str | None, str | None]] = {
 }
 
 
+# Commands that run Yosys (Amaranth's Verilog back end, synthesis) or build simulators:
+# they need the cache directory (YoWASP keeps its compiled tools there).
+CACHE_USERS = frozenset({"rtl", "synth", "verify"})
+
+
 def _check_inputs(command: str, args: argparse.Namespace) -> None:
+    from ..cache import cache_root
     from ..inputs import input_file
+
+    if command in CACHE_USERS:
+        cache_root()
 
     if command == "prune":  # its positional IN (dest "input") is the model to prune
         input_file(args.input, "IN")

@@ -5,7 +5,6 @@ result beat's cycle, the event counters)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -108,8 +107,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "accel" / "sim_build"
+    from ..cache import cache_dir
+
+    return cache_dir("sim_build")
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -361,6 +361,7 @@ def _run_cocotb(args: argparse.Namespace, cfg) -> int:
 
     from ..cosim.runner import build, run_cases
     from ..encode import blocks
+    from ..outputs import probe_dir, replacing
 
     case = _gemm_case(args, cfg)
     waves = Path(args.waves)
@@ -373,6 +374,7 @@ def _run_cocotb(args: argparse.Namespace, cfg) -> int:
             "or pass --force to replace them"
         )
     make_dir(waves, "--waves", args.waves)
+    probe_dir(waves, f"--waves {args.waves}")  # before the build, not after the run
     max_blocks = 1 << max(blocks(case.W.shape[1], cfg.block) - 1, 0).bit_length()
     print(f"building {args.sim} model for cocotb (waves) ...", file=sys.stderr)
     built = build(cfg, args.sim, _cache_dir(), max_blocks=max_blocks, waves=True)
@@ -380,6 +382,7 @@ def _run_cocotb(args: argparse.Namespace, cfg) -> int:
                            stall=args.stall)  # fmt: skip
     for pattern in ("*.fst", "*.vcd"):
         for f in built.directory.glob(pattern):
-            shutil.copy2(f, waves / f.name)
+            with replacing(waves / f.name, what="waves") as (temp,):
+                shutil.copyfile(f, temp)
             print(f"waves: {waves / f.name}")
     return _print_one(verdict)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +61,9 @@ class SynthOptions:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "accel" / "synth"
+    from ..cache import cache_dir
+
+    return cache_dir("synth")
 
 
 def _tools(target: Target) -> list[str]:
@@ -116,13 +116,9 @@ def _yosys_script(core_top: str, target: Target, synth_flags: str = "") -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise AccelError(f"{path}: cannot write: {err.strerror}") from None
+    from ..outputs import write_text  # the one atomic writer
+
+    write_text(path, text)
 
 
 def synthesize(
@@ -304,6 +300,6 @@ def _finish(result: dict[str, Any], cached: Path, walls: dict[str, float]) -> di
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         _write(cached, json.dumps(result, indent=1) + "\n")
-    except OSError:
+    except (OSError, AccelError):
         pass  # a cache that cannot be written costs time, not results
     return result

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import wstream
 from ..config import ArrayConfig
+from ..errors import AccelError
 from . import timing
 from .counters import COUNTER_NAMES, EventCounters
 from .issuer import WindowIssuer
@@ -49,9 +50,13 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, config: ArrayConfig, *, max_blocks: int = 64, counter_width: int = 48):
-        self._config = cfg = check_wire_widths(check_config(config))
-        self._max_blocks = check_int("max_blocks", max_blocks, 1, 1 << 16)
-        self._counter_width = check_int("counter_width", counter_width, 16, 64)
+        try:
+            self._config = cfg = check_wire_widths(check_config(config))
+            self._max_blocks = check_int("max_blocks", max_blocks, 1, 1 << 16)
+            self._counter_width = check_int("counter_width", counter_width, 16, 64)
+        except AccelError:
+            self._MustUse__silence = True  # refused, not forgotten: no "never used" warning
+            raise
         super().__init__(
             {
                 "weights": In(stream.Signature(weight_beat(cfg))),

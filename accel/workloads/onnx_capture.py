@@ -46,6 +46,22 @@ def load_input(path: str | Path) -> np.ndarray:
     return data
 
 
+def _finite(tensor: np.ndarray, name: str, item: OnnxLayer, path: str) -> np.ndarray:
+    """A captured tensor, refused by name when the run on ``--input`` overflowed in it
+    (activations quantised from inf or NaN would be meaningless)."""
+    if tensor.dtype.kind == "f":
+        bad = ~np.isfinite(tensor)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise AccelError(
+                f"node {item.node!r}: its input {name!r} holds {int(bad.sum()):,} non-finite "
+                f"values on --input (first {tensor[where]} at {where}); the input overflows "
+                "the model's float range: scale it",
+                source=path,
+            )
+    return tensor
+
+
 def _groups(names: list[list[str]], sizes: dict[str, int], budget: int) -> list[list[int]]:
     """Consecutive layers whose new captured tensors fit ``budget`` (at least one each)."""
     out: list[list[int]] = []
@@ -135,7 +151,7 @@ def capture(
                         "cannot be captured",
                         source=path,
                     )
-                tensors[n] = values[n]
+                tensors[n] = _finite(values[n], n, item, path)
             yield item, tensors
         del values
 

@@ -262,7 +262,7 @@ def _dims(value_info) -> list[int | str | None] | None:
         return None
     out: list[int | str | None] = []
     for d in t.tensor_type.shape.dim:
-        if d.HasField("dim_value") and d.dim_value > 0:
+        if d.HasField("dim_value"):  # 0 too: an empty tensor, refused by the caller
             out.append(int(d.dim_value))
         else:
             out.append(d.dim_param or None)
@@ -285,6 +285,12 @@ def _resolve_inputs(
         dims = _dims(v)
         if dims is None:
             raise AccelError(f"input {v.name!r} has no shape in the file", source=path)
+        if 0 in dims or (input_shape is not None and 0 in input_shape):
+            where = "--input's shape" if 0 not in dims else f"dim {dims.index(0)}"
+            raise AccelError(
+                f"input {v.name!r}: {where} is 0 (an empty tensor): there is nothing to simulate",
+                source=path,
+            )
         if input_shape is not None:
             if len(input_shape) != len(dims):
                 raise AccelError(
@@ -731,20 +737,14 @@ def load_onnx(
             raise AccelError(
                 f"{node.op_type} node {_node_label(node)!r} has fewer than 2 inputs", source=path
             )
-        if node.op_type == "Conv":
-            item = _lower_conv(path, node, attrs, shapes, consts)
-            out = node.output[0]
-            nxt = readers.get(out, [])
-            if len(nxt) == 1 and nxt[0].op_type == "BatchNormalization" and out not in outputs:
-                fold = _bn_fold(path, node, nxt[0], consts)
-                if fold is not None and fold[0].shape == (item.layer.M,):
-                    bn = _node_label(nxt[0])
-                    item = replace(item, bn_scale=fold[0], bn_shift=fold[1], bn_node=bn)
-                    folded.append(item.node)
-        elif node.op_type == "Gemm":
-            item = _lower_gemm(path, node, attrs, shapes, consts)
-        else:
-            item = _lower_matmul(path, node, shapes, consts)
+        try:
+            item = _lower(path, node, attrs, shapes, consts, readers, outputs, folded)
+        except AccelError as err:
+            if err.source:
+                raise
+            raise AccelError(  # a Layer's own check (a zero dim): say which file and node
+                f"{node.op_type} node {_node_label(node)!r}: {err}", source=path
+            ) from None
         if item.raw_weight is not None and not np.all(np.isfinite(item.raw_weight)):
             raise AccelError(f"weights of node {item.node!r} hold NaN or inf", source=path)
         layers.append(item)
@@ -754,6 +754,34 @@ def load_onnx(
         shown = ", ".join(folded[:6]) + (f" and {len(folded) - 6} more" if len(folded) > 6 else "")
         notes.append(f"BatchNormalization folded into {len(folded)} convs ({shown})")
     return OnnxModel(path, model, layers, inputs, notes)
+
+
+def _lower(
+    path: str,
+    node,
+    attrs: dict,
+    shapes: dict,
+    consts,
+    readers: dict,
+    outputs: set,
+    folded: list[str],
+) -> OnnxLayer:
+    """One Conv (with the BatchNormalization after it folded in), Gemm or MatMul node."""
+    if node.op_type == "Conv":
+        item = _lower_conv(path, node, attrs, shapes, consts)
+        out = node.output[0]
+        nxt = readers.get(out, [])
+        if len(nxt) == 1 and nxt[0].op_type == "BatchNormalization" and out not in outputs:
+            fold = _bn_fold(path, node, nxt[0], consts)
+            if fold is not None and fold[0].shape == (item.layer.M,):
+                bn = _node_label(nxt[0])
+                item = replace(item, bn_scale=fold[0], bn_shift=fold[1], bn_node=bn)
+                folded.append(item.node)
+    elif node.op_type == "Gemm":
+        item = _lower_gemm(path, node, attrs, shapes, consts)
+    else:
+        item = _lower_matmul(path, node, shapes, consts)
+    return item
 
 
 # -- Activations: captured tensors to X -------------------------------------------------------
