@@ -376,6 +376,16 @@ def npy_file(draw, shape: tuple[int, ...] | None = None) -> bytes:
     return data
 
 
+ONNX_VARIANTS = [
+    "constant", "external", "unsupported", "undefined", "chain", "rank", "version", "no-nodes",
+]  # fmt: skip
+ONNX_SHAPES = [(0, 3), (3, 0), (7,), (), (2, 2, 2, 2, 2), (1, 1)]
+EXTERNAL_PATHS = [
+    "missing.bin", "r.json", "plots", "fifo", "loop", "../x.bin", "/etc/hostname", "",
+    "out.npz", "sub/../r.json", "dangling.json",
+]  # fmt: skip
+
+
 @st.composite
 def onnx_model(draw) -> tuple[bytes, tuple[int, ...]]:
     """One Gemm, MatMul or Conv with its weight as an initializer (or a broken file), and
@@ -401,17 +411,52 @@ def onnx_model(draw) -> tuple[bytes, tuple[int, ...]]:
         attrs = {"transB": int(trans)}
     else:
         wshape, xshape, yshape = (K, N), [batch, K], [batch, N]
-    W = draw(hnp.arrays(wdtype, wshape, elements=_elements(wdtype, wide)))
-    node = helper.make_node(op, ["x", "W"], ["y"], **attrs)
+    shape = draw(st.sampled_from(ONNX_SHAPES)) if hostile(draw) else None
+    W = draw(hnp.arrays(wdtype, shape or wshape, elements=_elements(wdtype, wide)))
+    weight = numpy_helper.from_array(W, "W")
+    nodes = [helper.make_node(op, ["x", "W"], ["y"], **attrs)]
+    initializers = [weight]
+    opset, ir_version = 17, 8
+    variant = draw(st.sampled_from(ONNX_VARIANTS)) if hostile(draw, 4) else "plain"
+    if variant == "constant":  # the weight as a Constant node: valid
+        nodes.insert(0, helper.make_node("Constant", [], ["W"], value=weight))
+        initializers = []
+    elif variant == "external":  # the weight's bytes in another file
+        weight.ClearField("raw_data")
+        weight.ClearField("float_data")
+        weight.data_location = TensorProto.EXTERNAL
+        location = draw(st.sampled_from(EXTERNAL_PATHS))
+        entries = {"location": location}
+        if draw(st.booleans()):
+            entries["offset"] = draw(st.sampled_from(["0", "-1", "7", "99999999999", "x"]))
+        if draw(st.booleans()):
+            entries["length"] = draw(st.sampled_from(["0", "4", "-4", "99999999999", "x"]))
+        for key, value in entries.items():
+            weight.external_data.add(key=key, value=value)
+    elif variant == "unsupported":
+        kind = draw(st.sampled_from(["LSTM", "TopK", "Loop", "Relu", "Add", "Reshape", "My"]))
+        domain = "custom.domain" if kind == "My" else ""
+        nodes.append(helper.make_node(kind, ["y", "y"], ["z"], domain=domain))
+    elif variant == "undefined":
+        nodes[0].input[0] = draw(st.sampled_from(["nope", "", "y"]))
+    elif variant == "chain":  # two layers, the second fed by the first: valid
+        nodes[0].output[0] = "h"
+        nodes.append(helper.make_node("Relu", ["h"], ["y"]))
+    elif variant == "rank":
+        xshape = draw(st.sampled_from([[batch], [batch, K, 1], [], [batch, K, 2, 2, 2]]))
+    elif variant == "version":
+        opset, ir_version = draw(st.sampled_from([(1, 3), (99, 8), (17, 99), (17, 0)]))
+    elif variant == "no-nodes":
+        nodes = []
     graph = helper.make_graph(
-        [node],
+        nodes,
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, xshape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, yshape)],
-        initializer=[numpy_helper.from_array(W, "W")],
+        initializer=initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
     data = model.SerializeToString()
     if hostile(draw):
         data = draw(st.one_of(damaged(data), junk()))
@@ -519,6 +564,89 @@ def energy_toml(draw) -> bytes:
     return encoded(text)
 
 
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "d", "e", "f", "g", "h"]
+BERT_CONFIG = {  # key in config.json -> (its BertConfig field, small values)
+    "hidden_size": ("hidden", [2, 4, 8]),
+    "num_attention_heads": ("heads", [1, 2]),
+    "num_hidden_layers": ("layers", [1, 2]),
+    "intermediate_size": ("ffn", [1, 4, 8]),
+    "vocab_size": ("vocab", [8, 12, 16]),
+    "max_position_embeddings": ("max_positions", [4, 16, 64]),
+    "type_vocab_size": ("type_vocab", [1, 2]),
+}
+JSON_VALUES = st.one_of(
+    st.integers(-5, 10).filter(lambda v: v < 1),
+    st.sampled_from([10**9, 2**31, 1 << 25, 2.0, 1e308, True, None, "4", [4], {}, float("nan")]),
+    TEXT,
+)
+
+
+@st.composite
+def bert_files(draw) -> dict[str, bytes]:
+    """A tiny BERT encoder: model.safetensors, config.json and (mostly) tokenizer.json,
+    each valid or with one hostile change."""
+    from safetensors.numpy import save
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from accel.workloads.bert_weights import BertConfig, _expected_shapes
+
+    sizes = {key: draw(st.sampled_from(small)) for key, (_, small) in BERT_CONFIG.items()}
+    sizes["hidden_size"] -= sizes["hidden_size"] % sizes["num_attention_heads"]
+    config = BertConfig(**{BERT_CONFIG[k][0]: v for k, v in sizes.items()}, eps=1e-12)
+    document: dict = dict(sizes)
+    if hostile(draw):
+        key = draw(st.sampled_from([*BERT_CONFIG, "layer_norm_eps", "hidden_act",
+                                    "position_embedding_type"]))  # fmt: skip
+        if draw(st.integers(0, 4)) == 0:
+            document.pop(key, None)
+        else:
+            document[key] = draw(JSON_VALUES)
+    files = {"config.json": json.dumps(document).encode()}
+    wide = hostile(draw)
+    tensors = {}
+    prefix = draw(st.sampled_from(["", "bert."]))
+    for name, shape in _expected_shapes(config).items():
+        elements = st.floats(width=32) if wide else st.floats(-2, 2, width=32)
+        tensors[prefix + name] = draw(hnp.arrays(np.float32, shape, elements=elements))
+    if hostile(draw):
+        name = draw(st.sampled_from(sorted(tensors)))
+        change = draw(st.sampled_from(["drop", "shape", "int", "float16", "float64", "nan"]))
+        if change == "drop":
+            del tensors[name]
+        elif change == "shape":
+            tensors[name] = np.zeros((3, 5), np.float32)
+        elif change == "nan":
+            tensors[name] = np.full(tensors[name].shape, np.nan, np.float32)
+        else:
+            tensors[name] = tensors[name].astype({"int": np.int8}.get(change, change))
+    files["w.safetensors"] = save(tensors)
+    if not hostile(draw):
+        size = draw(st.integers(4, len(WORDS)))  # above the model's vocabulary now and then
+        vocab = {word: i for i, word in enumerate(WORDS[:size])}
+        tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        files["tokenizer.json"] = tok.to_str().encode()
+    elif draw(st.booleans()):
+        files["tokenizer.json"] = draw(junk())
+    if hostile(draw):
+        files = {name: draw(damaged(data)) if name == draw(st.sampled_from(sorted(files)))
+                 else data for name, data in files.items()}  # fmt: skip
+    return files
+
+
+SENTENCES = st.one_of(
+    st.lists(
+        st.lists(st.sampled_from(WORDS[4:] + ["zz", "[SEP]"]), min_size=1, max_size=20).map(
+            " ".join
+        ),
+        min_size=1,
+        max_size=3,
+    ).map(lambda lines: encoded("\n".join(lines) + "\n")),
+    junk(),
+    st.just(b"\n\n  \n"),
+)
+
+
 @st.composite
 def safetensors_file(draw) -> bytes:
     if draw(st.booleans()):
@@ -552,9 +680,10 @@ USER_PNG = st.one_of(
     st.just(PNG + b"\x00\x00\x00\x0ftEXtSoftware\x00accel\x00\x00\x00\x00"),  # ours
 )
 
+DASHES = st.sampled_from(["--", "-", "---", "-x"])  # argv words argparse treats specially
 BAD_PATHS = [
     "missing", "plots", "fifo", "loop", "dangling.json", "", " ", "-", "r.json", "out.npz",
-    "/dev/null", "plots/speedup.png", "new\udcff",
+    "/dev/null", "plots/speedup.png", "new\udcff", "--",
 ]  # fmt: skip
 
 
@@ -590,7 +719,9 @@ class Argv:
             self.case.argv += [flag, value]
 
     def value(self, values: Values, one_in: int = 8) -> str:
-        return self.draw(values.bad if hostile(self.draw, one_in) else values.valid)
+        if not hostile(self.draw, one_in):
+            return self.draw(values.valid)
+        return self.draw(st.one_of(values.bad, values.bad, values.bad, DASHES))
 
     def maybe(self, flag: str, values: Values) -> None:
         if self.draw(st.booleans()):
@@ -629,12 +760,12 @@ class Argv:
             self.add("--energy", self.input("e.toml", energy_toml()))
         if self.draw(st.booleans()):
             json_valid = ["new.json", "sub/dir/new.json", "-", "r.json"]
-            json_bad = ["plots", "", " ", ".", "r.json/x.json", "fifo", "dangling.json",
+            json_bad = ["plots", "", " ", ".", "r.json/x.json", "fifo", "dangling.json", "--",
                         "/dev/null", "plots/speedup.png", "new\udcff.json", "loop"]  # fmt: skip
             self.add("--json", self.output(json_valid, json_bad))
         if hostile(self.draw, 4):
             plot = self.draw(
-                st.sampled_from(["plots", "plots", "newplots", "r.json", "-", "", "."])
+                st.sampled_from(["plots", "plots", "newplots", "r.json", "-", "", ".", "--"])
             )
             if plot.strip() and plot != "-":
                 self.case.prefixes.add(os.path.normpath(plot))
@@ -793,9 +924,9 @@ def run_case(case: Case) -> None:
 @st.composite
 def simulate_cases(draw) -> Case:
     b = Argv(draw, "simulate")
-    source = draw(st.sampled_from(["network", "network", "gemm", "gemm", "onnx", "onnx"]))
+    source = draw(st.sampled_from(["network", "network", "gemm", "gemm", "onnx", "safetensors"]))
     if hostile(draw, 10):
-        source = draw(st.sampled_from(["safetensors", "none", "two"]))
+        source = draw(st.sampled_from(["none", "two"]))
     budget = "tiny"
     if source == "network":
         budget = network(b)
@@ -817,11 +948,22 @@ def simulate_cases(draw) -> Case:
         if hostile(draw, 4):
             density_flags(b)
     elif source == "safetensors":
-        b.add("--safetensors", b.input("w.safetensors", safetensors_file()))
+        bert = draw(bert_files())
+        if hostile(draw, 6):
+            bert["w.safetensors"] = draw(safetensors_file())
+        b.add("--safetensors", b.input("w.safetensors", st.just(bert.pop("w.safetensors"))))
+        b.case.files.update(bert)
+        seq = ints(st.sampled_from([3, 4, 8, 16]), 1, LIMITS["seq_len"])
         if draw(st.booleans()):
-            b.case.files["config.json"] = draw(junk())
+            b.add("--text", b.input("t.txt", SENTENCES))
+            b.add("--seq-len", b.value(seq))
+        else:
+            b.maybe("--seq-len", seq)  # the default, 128, is more than some of them have
+            b.maybe("--batch", ints(st.sampled_from([1, 2]), 1, LIMITS["batch"]))
+        if hostile(draw, 4):
+            b.add("--image", "32")
         if draw(st.booleans()):
-            b.add("--text", b.input("t.txt", junk()))
+            density_flags(b)
     b.config(budget)
     b.maybe("--balance", words(BALANCE[budget], ["", "fast", "SWAP"]))
     b.maybe("--fpga", words(["none", "ecp5-25k", "ecp5-85k"], ["ice40", "", "ECP5-85K"]))
@@ -863,7 +1005,7 @@ def curve_cases(draw) -> Case:
 PRUNE_INPUTS = {
     ".npz": st.one_of(weights_npz(), gemm_npz()),
     ".onnx": onnx_model().map(lambda pair: pair[0]),
-    ".safetensors": safetensors_file(),
+    ".safetensors": st.one_of(bert_files().map(lambda f: f["w.safetensors"]), safetensors_file()),
     ".npy": npy_file(),
     ".txt": junk(),
 }
