@@ -22,7 +22,7 @@ from ..config import ArrayConfig
 from ..encode import blocks
 from ..hw.driver import program
 from ..workloads.layer import Layer
-from ..workloads.sparsity import WeightSparsity, layer_operands
+from ..workloads.sparsity import WeightSparsity, layer_operands, layer_rng
 from .checks import check_layer
 from .harness import Harness
 from .runner import Case
@@ -58,17 +58,18 @@ def network_cases(
     keep: Callable[[int], bool] = lambda i: True,
 ) -> Iterator[Case]:
     """A built-in network's layers with weights pruned to ``weights`` and activations at
-    ``act_density``: layer i's zero patterns are exactly the ones ``simulate_network``
-    draws from ``(seed, i)`` (so the RTL runs the layers ``accel simulate`` timed, same
-    seed), the values from ``(seed, i, 1)``. ``max_n`` cuts each layer to a layer of
-    that N first. Layers whose left operand is an activation (attention) draw it at
-    ``act_density``, as ``simulate_network`` does."""
+    ``act_density``: a layer's zero patterns are exactly the ones ``simulate_network``
+    draws from ``layer_rng(seed, layer)`` (so the RTL runs the layers ``accel simulate``
+    timed, same seed), the values from its stream 1. ``max_n`` cuts each layer to a layer
+    of that N after its generators are made (the weights stay those of the full layer).
+    Layers whose left operand is an activation (attention) draw it at ``act_density``,
+    as ``simulate_network`` does."""
     for i, layer in enumerate(layers):
         if not keep(i):
             continue
+        rng, values = layer_rng(seed, layer), layer_rng(seed, layer, 1)
         if max_n is not None and max_n < layer.N:
             layer = dataclasses.replace(layer, N=max_n, conv=None)
-        rng, values = np.random.default_rng([seed, i]), np.random.default_rng([seed, i, 1])
         sparsity = WeightSparsity("unstructured", act_density) if layer.dynamic_weights else weights
         W, X = layer_operands(rng, layer, cfg, sparsity, act_density, values)
         yield Case(layer.name, *_squeeze(W, X), balance=balance)

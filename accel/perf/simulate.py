@@ -14,7 +14,12 @@ from ..balance import DEFAULT_BALANCE, balance_rows, permute_pattern
 from ..config import ArrayConfig, Config
 from ..encode import ActPattern, WeightPattern, act_pattern, weight_pattern
 from ..workloads.layer import Layer
-from ..workloads.sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
+from ..workloads.sparsity import (
+    WeightSparsity,
+    layer_act_pattern,
+    layer_rng,
+    layer_weight_pattern,
+)
 from .energy import EnergyTable, energy_breakdown, load_energy_table
 from .footprint import check_fits
 from .latency import core_cycles, result_cycles, tile_captures, weight_loads
@@ -310,8 +315,9 @@ def simulate_network(
     """Simulate a layer list with weights pruned to ``weights`` and activations at
     ``act_density``, drawn from ``seed``.
 
-    Each layer draws from its own stream (seed, layer index), so a layer's numbers do not
-    depend on which layers come before it. Layers whose left operand is an activation
+    Each layer draws from the stream of (seed, its GEMM shape) (``layer_rng``), so a
+    layer's numbers do not depend on which layers come before it or which network holds
+    it. Layers whose left operand is an activation
     (attention) are not pruned: their "weights" are drawn at ``act_density`` too.
     """
     table = table or load_energy_table()
@@ -323,7 +329,7 @@ def simulate_network(
         if progress:
             progress(i, len(layers), layer.name)
             tick = functools.partial(_within, progress, i, len(layers), layer.name)
-        rng = np.random.default_rng([seed, i])
+        rng = layer_rng(seed, layer)
         sparsity = WeightSparsity("unstructured", act_density) if layer.dynamic_weights else weights
         wp = layer_weight_pattern(rng, layer, cfg, sparsity)
         ap = layer_act_pattern(rng, layer, cfg, act_density)

@@ -871,7 +871,7 @@ def layer_patterns(
 
     Weights are the model's own, quantised to ``cfg.w_bits`` per output channel. Without
     ``data`` the activations are synthetic at ``act_density``, layer i drawing from
-    ``(seed, i)`` as ``simulate_network`` does (a MatMul of two activations draws its
+    ``(seed, i)`` (a MatMul of two activations draws its
     left operand at ``act_density`` too). With ``data`` the model runs on onnxruntime and
     each layer's captured input, quantised to ``cfg.a_bits`` with one scale, is the X.
     """

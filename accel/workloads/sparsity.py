@@ -34,9 +34,24 @@ __all__ = [
     "layer_weight_pattern",
     "layer_act_pattern",
     "layer_operands",
+    "draw_key",
+    "layer_rng",
 ]
 
 _RESOLUTION = 1 << 16  # densities are drawn at 1/65536 resolution
+
+
+def draw_key(layer: Layer) -> tuple[int, ...]:
+    """What a built-in network's layer draws its zeros from besides the seed: its GEMM
+    shape, not its name or place. A shape repeated in a network (ResNet's identical
+    blocks) or shared by two networks draws the same patterns, so its numbers do not
+    depend on where it sits, and a sweep simulates it once."""
+    return (layer.groups, layer.M, layer.K, layer.N, int(layer.dynamic_weights))
+
+
+def layer_rng(seed: int, layer: Layer, *stream: int) -> np.random.Generator:
+    """The generator of ``layer``'s zero patterns (``stream`` 1: its values, for the RTL)."""
+    return np.random.default_rng([seed, *draw_key(layer), *stream])
 
 
 def _check_density(name: str, density: float) -> float:
