@@ -86,11 +86,40 @@ def _is_our_model(path: Path) -> bool:
     return False
 
 
+CSV_MARK = b"workload,design_key,"  # the first bytes of a sweep's exported table
+PARQUET_MARK = (b"written_by", b"accel")  # a key and value of its Parquet schema metadata
+
+
+def _is_our_table(path: Path) -> bool:
+    """A table ``accel sweep --export`` wrote: CSV with its header, or Parquet with its
+    schema metadata."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(CSV_MARK))
+        if head == CSV_MARK:
+            return True
+        if head[:4] != b"PAR1":
+            return False
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(path).metadata or {}
+        return meta.get(PARQUET_MARK[0]) == PARQUET_MARK[1]
+    except (OSError, ValueError, ImportError):
+        return False
+
+
 def is_ours(path: Path) -> bool:
-    """True if ``path`` is a report, plot, generated source or pruned model of this tool."""
+    """True if ``path`` is a report, plot, generated source, pruned model or exported
+    table of this tool."""
     if not path.is_file():
         return False
-    return _is_our_png(path) or _is_our_json(path) or _is_our_text(path) or _is_our_model(path)
+    return (
+        _is_our_png(path)
+        or _is_our_json(path)
+        or _is_our_text(path)
+        or _is_our_model(path)
+        or _is_our_table(path)
+    )
 
 
 def check_writable(path: str | Path, force: bool, flag: str) -> Path:

@@ -17,13 +17,26 @@ import threading
 
 from .. import __version__
 from ..errors import AccelError
-from . import curve, networks, prune, rtl, show_config, simulate, synth, tradeoff, verify
+from . import (
+    curve,
+    networks,
+    prune,
+    rtl,
+    show_config,
+    simulate,
+    sweep,
+    synth,
+    tradeoff,
+    verify,
+)
 from .common import Parser, flag_of
 
 __all__ = ["build_parser", "main"]
 
 # In the order that ``accel --help`` lists them.
-COMMANDS = (simulate, curve, rtl, synth, verify, prune, tradeoff, networks, show_config)
+COMMANDS = (
+    simulate, curve, rtl, synth, verify, prune, tradeoff, sweep, networks, show_config,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +90,7 @@ INPUT_FILES: dict[str, tuple[str | None, str | None]] = {
     "input": (None, "onnx"),
     "text": (None, "safetensors"),
     "safetensors": ("minilm", None),
+    "space": (None, None),
 }
 
 
@@ -96,11 +110,12 @@ def _check_inputs(command: str, args: argparse.Namespace) -> None:
         input_file(args.input, "IN")
         return
     for dest, (builtin, partner) in INPUT_FILES.items():
-        value = getattr(args, dest, None)
-        if value is None or value == builtin:
-            continue
-        if partner is None or getattr(args, partner, None) is not None:
-            input_file(value, flag_of(dest))
+        given = getattr(args, dest, None)
+        for value in given if isinstance(given, list) else [given]:  # a flag given often
+            if value is None or value == builtin:
+                continue
+            if partner is None or getattr(args, partner, None):
+                input_file(value, flag_of(dest))
 
 
 def _printable_streams() -> None:

@@ -17,7 +17,14 @@ from ..tomlfile import parse_toml, read_toml
 from .memory import Traffic
 from .schedule import Counters
 
-__all__ = ["EnergyTable", "load_energy_table", "energy_breakdown"]
+__all__ = [
+    "ACTIONS",
+    "EnergyTable",
+    "action_counts",
+    "energy_breakdown",
+    "load_energy_table",
+    "price",
+]
 
 _REQUIRED = {
     "compute": ("multiply_pj", "add_pj", "gated_pj"),
@@ -131,6 +138,62 @@ def load_energy_table(path: str | Path | None = None) -> EnergyTable:
     return _parse(data, source)
 
 
+ACTIONS = (
+    "mac_effectual",
+    "mac_gated",
+    "array_weights",
+    "array_windows",
+    "array_outputs",
+    "glb",
+    "dram",
+    "static",
+)
+"""What the energy model prices: MACs, bits moved at each level, PE-cycles (static)."""
+
+_PRICE = {  # action -> its energy per count, from the table and the configured widths
+    "mac_effectual": lambda t, cfg: t.mac_pj(cfg),
+    "mac_gated": lambda t, cfg: t.gated_pj(cfg),
+    "array_weights": lambda t, cfg: t.values["array_pj_per_bit"],
+    "array_windows": lambda t, cfg: t.values["array_pj_per_bit"],
+    "array_outputs": lambda t, cfg: t.values["array_pj_per_bit"],
+    "glb": lambda t, cfg: t.values["glb_pj_per_bit"],
+    "dram": lambda t, cfg: t.values["dram_pj_per_bit"],
+    "static": lambda t, cfg: t.values["pe_cycle_pj"],
+}
+
+_LEVELS = {
+    "compute": ("mac_effectual", "mac_gated"),
+    "array": ("array_weights", "array_windows", "array_outputs"),
+    "glb": ("glb",),
+    "dram": ("dram",),
+    "static": ("static",),
+}
+
+
+def action_counts(
+    cfg: ArrayConfig, counters: Counters, traffic: Traffic, total_cycles: int
+) -> dict[str, float]:
+    """How often each priced action happens: what a sweep stores, so that any energy
+    table prices a design point afterwards without simulating it again."""
+    return {
+        "mac_effectual": counters.macs_effectual,
+        "mac_gated": counters.macs_gated,
+        "array_weights": traffic.array["weights"],
+        "array_windows": traffic.array["windows"],
+        "array_outputs": traffic.array["outputs"],
+        "glb": sum(traffic.glb.values()),
+        "dram": sum(traffic.dram.values()),
+        "static": total_cycles * cfg.rows * cfg.cols,
+    }
+
+
+def price(table: EnergyTable, cfg: ArrayConfig, actions: dict[str, float]) -> dict[str, Any]:
+    """Energy in pJ per action and per level (compute, array, glb, dram, static)."""
+    by_action = {a: actions[a] * _PRICE[a](table, cfg) for a in ACTIONS}
+    by_level = {level: sum(by_action[a] for a in acts) for level, acts in _LEVELS.items()}
+    return {"total": sum(by_action.values()), "by_action": by_action, "by_level": by_level}
+
+
 def energy_breakdown(
     table: EnergyTable,
     cfg: ArrayConfig,
@@ -139,24 +202,4 @@ def energy_breakdown(
     total_cycles: int,
 ) -> dict[str, Any]:
     """Energy in pJ per action and per level (compute, array, glb, dram, static)."""
-    v = table.values
-    by_action = {
-        "mac_effectual": counters.macs_effectual * table.mac_pj(cfg),
-        "mac_gated": counters.macs_gated * table.gated_pj(cfg),
-        "array_weights": traffic.array["weights"] * v["array_pj_per_bit"],
-        "array_windows": traffic.array["windows"] * v["array_pj_per_bit"],
-        "array_outputs": traffic.array["outputs"] * v["array_pj_per_bit"],
-        "glb": sum(traffic.glb.values()) * v["glb_pj_per_bit"],
-        "dram": sum(traffic.dram.values()) * v["dram_pj_per_bit"],
-        "static": total_cycles * cfg.rows * cfg.cols * v["pe_cycle_pj"],
-    }
-    by_level = {
-        "compute": by_action["mac_effectual"] + by_action["mac_gated"],
-        "array": by_action["array_weights"]
-        + by_action["array_windows"]
-        + by_action["array_outputs"],
-        "glb": by_action["glb"],
-        "dram": by_action["dram"],
-        "static": by_action["static"],
-    }
-    return {"total": sum(by_action.values()), "by_action": by_action, "by_level": by_level}
+    return price(table, cfg, action_counts(cfg, counters, traffic, total_cycles))

@@ -20,7 +20,7 @@ from ..workloads.sparsity import (
     layer_rng,
     layer_weight_pattern,
 )
-from .energy import EnergyTable, energy_breakdown, load_energy_table
+from .energy import EnergyTable, action_counts, load_energy_table, price
 from .footprint import check_fits
 from .latency import core_cycles, result_cycles, tile_captures, weight_loads
 from .memory import traffic
@@ -48,6 +48,7 @@ class DesignResult:
     total_cycles: int
     counters: Counters
     traffic_bytes: dict[str, float]
+    actions: dict[str, float]  # what the energy table prices (``energy.action_counts``)
     energy_pj: dict[str, Any]
 
     @property
@@ -81,6 +82,7 @@ def _design(
     core = core_cycles(cfg, sched.tile_cycles, loads)
     moved = traffic(config, layer, wp, ap, sched.counters, output_density, loads)
     total = max(core, moved.dram_cycles, moved.glb_cycles)
+    actions = action_counts(cfg, sched.counters, moved, total)
     return DesignResult(
         compute_cycles=sched.compute_cycles,
         core_cycles=core,
@@ -89,7 +91,8 @@ def _design(
         total_cycles=total,
         counters=sched.counters,
         traffic_bytes=moved.bytes_by_level(),
-        energy_pj=energy_breakdown(table, cfg, sched.counters, moved, total),
+        actions=actions,
+        energy_pj=price(table, cfg, actions),
     )
 
 
