@@ -7,7 +7,7 @@ from typing import Any
 
 from .outputs import TOOL_MARK, check_writable
 
-__all__ = ["plot_report", "plot_curve", "plot_tradeoff"]
+__all__ = ["plot_report", "plot_curve", "plot_tradeoff", "plot_pareto"]
 
 _META = {"Software": TOOL_MARK}
 
@@ -160,6 +160,42 @@ def plot_tradeoff(report: dict[str, Any], out_dir: str | Path, force: bool = Fal
         f"{report.get('workload', '')}: accuracy on {report.get('split', {}).get('test', '?')} "
         f"held-out images, {report.get('simulated_images', '?')} of them simulated on a "
         f"{shape}, seed {report.get('seed', '?')}"
+    )
+    _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def plot_pareto(report: dict[str, Any], out_dir: str | Path, force: bool = False) -> Path:
+    """Every design's energy against latency, and against area, the front marked."""
+    import numpy as np
+
+    out = Path(out_dir)
+    path = check_writable(out / "pareto.png", force, "--plot")
+    out.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
+    p = np.asarray(report["points"], float)
+    on = np.asarray(report["on_front"], bool)
+    area_label = report["objectives"]["area"]
+    scale = {"cmap": "viridis", "vmin": p[:, 2].min(), "vmax": p[:, 2].max()}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, x, xlabel in ((axes[0], 1, "latency (ms)"), (axes[1], 2, area_label)):
+        shade = ax.scatter(
+            p[~on, x], p[~on, 0], c=p[~on, 2], s=10, alpha=0.35, label="dominated", **scale
+        )
+        ax.scatter(p[on, x], p[on, 0], c=p[on, 2], s=36, edgecolors="red", linewidths=1.2,
+                   label=f"Pareto front ({on.sum()})", **scale)  # fmt: skip
+        ax.set_xlabel(xlabel if len(xlabel) < 40 else "FPGA area (scarcest resource share)")
+        ax.set_ylabel("energy per run (uJ)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize=8)
+    fig.colorbar(shade, ax=axes[1], label="area")
+    fig.suptitle(
+        f"{' + '.join(report['workloads'])} on {report['fpga']}: "
+        f"{report['considered']:,} designs, hypervolume "
+        f"{report['hypervolume_fraction']:.3f} of the reference box"
     )
     _save(fig, path)
     plt.close(fig)

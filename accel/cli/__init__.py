@@ -20,6 +20,7 @@ from ..errors import AccelError
 from . import (
     curve,
     networks,
+    pareto,
     prune,
     rtl,
     show_config,
@@ -35,7 +36,8 @@ __all__ = ["build_parser", "main"]
 
 # In the order that ``accel --help`` lists them.
 COMMANDS = (
-    simulate, curve, rtl, synth, verify, prune, tradeoff, sweep, networks, show_config,
+    simulate, curve, rtl, synth, verify, prune, tradeoff, sweep, pareto, networks,
+    show_config,
 )  # fmt: skip
 
 
