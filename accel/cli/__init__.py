@@ -23,6 +23,7 @@ from . import (
     pareto,
     prune,
     rtl,
+    search,
     show_config,
     simulate,
     sweep,
@@ -36,7 +37,7 @@ __all__ = ["build_parser", "main"]
 
 # In the order that ``accel --help`` lists them.
 COMMANDS = (
-    simulate, curve, rtl, synth, verify, prune, tradeoff, sweep, pareto, networks,
+    simulate, curve, rtl, synth, verify, prune, tradeoff, sweep, search, pareto, networks,
     show_config,
 )  # fmt: skip
 

@@ -156,9 +156,9 @@ def workloads(args: argparse.Namespace) -> list:
     return out
 
 
-class SweepProgress:
-    """Points done, points per second and the time left: one line redrawn on a
-    terminal, otherwise a plain line every ``PLAIN_EVERY`` seconds."""
+class Bar:
+    """Points done, points simulated per second and the time left: one line redrawn on
+    a terminal, otherwise a plain line every ``PLAIN_EVERY`` seconds."""
 
     PLAIN_EVERY = 10.0
 
@@ -167,20 +167,19 @@ class SweepProgress:
         self.tty = sys.stderr.isatty()
         self.last = 0.0
         self.start = time.monotonic()
+        self.finished = False
 
-    def __call__(self, s: Any, total: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        done = s.stored + s.invalid + s.evaluated + s.failed
+    def __call__(self, done: int, total: int, simulated: int) -> None:
         final = done >= total
-        if not self.tty and not final and now - self.last < self.PLAIN_EVERY:
+        if not self.enabled or self.finished:
             return
-        if self.tty and not final and now - self.last < 0.1:
+        self.finished = final
+        now = time.monotonic()
+        if not final and now - self.last < (0.1 if self.tty else self.PLAIN_EVERY):
             return
         self.last = now
         elapsed = now - self.start
-        rate = s.evaluated / elapsed if elapsed > 0 else 0.0
+        rate = simulated / elapsed if elapsed > 0 else 0.0
         todo = total - done
         left = f"{todo / rate:,.0f} s left" if rate > 0 and todo else ""
         frac = done / total if total else 1.0
@@ -242,7 +241,11 @@ def run(args: argparse.Namespace) -> int:
             },
         )
         backend = make_backend(args.jobs, args.scheduler)
-        progress = SweepProgress(f"sweep {Path(args.space).name}", not args.quiet)
+        bar = Bar(f"sweep {Path(args.space).name}", not args.quiet)
+
+        def progress(s: Any, total: int) -> None:
+            bar(s.stored + s.invalid + s.failed + s.evaluated, total, s.evaluated)
+
         if not args.quiet:
             print(
                 f"accel sweep: {space.size:,} points x {len(loads)} workloads on {backend.name}",
