@@ -28,8 +28,20 @@ class Backend:
     def done(self, futures: Collection[Any]) -> set[Any]:
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Have every worker import the simulator now (a benchmark times it apart)."""
+        _import_simulator()
+
     def close(self, cancel: bool = False) -> None:
         pass
+
+
+def _import_simulator(hold: float = 0.0) -> None:
+    import time
+
+    from . import evaluate  # noqa: F401 - numpy and the simulator, imported once per worker
+
+    time.sleep(hold)
 
 
 class _Finished:
@@ -67,6 +79,10 @@ class LocalPool(Backend):
             jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
         )
 
+    def start(self) -> None:
+        # each call holds its worker a moment, so that every process is started
+        cf.wait([self.pool.submit(_import_simulator, 0.5) for _ in range(self.workers)])
+
     def submit(self, fn: Callable, *args: Any) -> cf.Future:
         return self.pool.submit(fn, *args)
 
@@ -99,6 +115,9 @@ class Dask(Backend):
         self.workers = sum(threads.values())
         self.name = f"Dask at {self.client.scheduler.address} ({self.workers} threads)"
         self.futures: set[Any] = set()
+
+    def start(self) -> None:
+        self.client.run(_import_simulator)
 
     def submit(self, fn: Callable, *args: Any) -> Any:
         future = self.client.submit(fn, *args, pure=False)

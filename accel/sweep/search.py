@@ -37,6 +37,8 @@ class SearchResult:
     invalid: int = 0  # combinations the config refuses
     seconds: float = 0.0
     points: list[tuple[float, float, float]] = field(default_factory=list)  # feasible, in order
+    history: list[tuple[tuple[float, float, float], bool]] = field(default_factory=list)
+    """Every told trial in order: its objectives and whether it was within the budget."""
 
 
 def _distributions(space: Space) -> dict[str, Any]:
@@ -90,6 +92,7 @@ def run_search(
         return (d["energy_uj"], d["latency_ms"], d["area"]), d["area"] - budget
 
     def told(values: tuple[float, float, float], excess: float) -> None:
+        result.history.append((values, excess <= 0))
         if excess > 0:
             result.infeasible += 1
         else:
