@@ -237,3 +237,60 @@ def test_export_csv_and_parquet(tmp_path, monkeypatch):
     Path("mine.csv").write_text("a,b\n")
     assert main(["sweep", "--export", "mine.csv", "--quiet"]) == 2
     assert Path("mine.csv").read_text() == "a,b\n"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path, jobs):
+    (tmp_path / "space.toml").write_text("[array]\nrows = { min = 2, max = 25 }\ncols = [4, 8]\n")
+    args = ("sweep", "--space", "space.toml", "--network", "resnet50", "--image", "32",
+            "--weight-density", "0.3", "-j", jobs)  # fmt: skip
+    proc = _accel(*args, cwd=tmp_path)
+    db = tmp_path / "sweep.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            with contextlib.closing(sqlite3.connect(db)) as con:
+                try:
+                    if con.execute("SELECT count(*) FROM points").fetchone()[0] >= 3:
+                        break
+                except sqlite3.Error:
+                    continue
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.rstrip().endswith("interrupted") and "Traceback" not in err
+    with Store(db) as store:
+        kept = len(store)
+    assert 3 <= kept < 48
+    again = _accel(*args, cwd=tmp_path)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert f"{kept} already stored; {48 - kept} simulated" in out
+
+
+def test_onnx_workload_rows_equal_simulate_onnx(tmp_path, capsys):
+    """An ONNX model with real inputs: the row's cycles and energy are `accel simulate`'s."""
+    import json
+
+    from accel.cli import main
+
+    root = Path(__file__).resolve().parents[2] / "models" / "lenet"
+    model, data = str(root / "lenet.onnx"), str(root / "test_images.npy")
+    (tmp_path / "space.toml").write_text("[array]\nrows = [4, 8]\ncols = 8\nblock = 8\n")
+    db = str(tmp_path / "s.db")
+    assert main(["sweep", "--space", str(tmp_path / "space.toml"), "--store", db,
+                 "--onnx", model, "--input", data, "-j", "1", "--quiet"]) == 0  # fmt: skip
+    with Store(db) as store:
+        rows = {r["params"]["array"]["rows"]: r["result"] for r in store.rows()}
+    for n in (4, 8):
+        report = tmp_path / f"r{n}.json"
+        flags = ["--rows", str(n), "--cols", "8", "--block", "8", "--json", str(report)]
+        assert main(["simulate", "--onnx", model, "--input", data, *flags, "--quiet"]) == 0
+        t = json.loads(report.read_text())["totals"]
+        assert rows[n]["cycles"] == t["total_cycles"]
+        assert rows[n]["dense_cycles"] == t["dense_total_cycles"]
+        energy = price(load_energy_table(), ArrayConfig(rows=n, cols=8, block=8),
+                       rows[n]["actions"])["total"]  # fmt: skip
+        assert energy == pytest.approx(t["energy_pj"]["total"], rel=1e-12)
+    capsys.readouterr()
