@@ -9,11 +9,12 @@ cores, at most 5 ms of overhead per point, and NSGA-II reaching at least 0.98 of
 exhaustive front's hypervolume within 1,000 evaluations, above random search with the
 same budget (median of 5 seeds).
 
-Part 1 sweeps ``--points`` designs of pruned ResNet-50 (80 % of weights pruned,
+Part 1 sweeps ``--points`` designs (default 96) of pruned ResNet-50 (80 % of weights pruned,
 activations at 0.5, 224x224) in this process, on 1 and 2 local worker processes and
 on a 2-worker Dask ``LocalCluster``, each into a fresh store with cold caches. The
-ideal rate of a run is ``workers / (mean simulator seconds per point)``, the
-simulator seconds being what the workers themselves measured inside ``evaluate``.
+ideal rate of a run is ``workers / (the simulator's seconds per point in this
+process)``; the overhead is what a worker spends per point beyond its own simulator
+time (as it measured inside ``evaluate``), in the steady state.
 
 Part 2 enumerates a grid small enough to sweep whole (ResNet-50 at 64x64, 80 %
 sparse; ECP5-85k area as the constraint; clocks as free choices), then runs NSGA-II
@@ -21,7 +22,8 @@ and random search against the same store without warm start (their evaluations a
 lookups, so only the search itself is timed) and compares hypervolumes in objectives
 normalised by the exhaustive feasible set's range, reference 1.1 in each.
 
-Run ``.venv/bin/python bench/sweep_speed.py`` (about 5 minutes on 2 cores).
+Run ``.venv/bin/python bench/sweep_speed.py`` (about 12 minutes on 2 cores, most of it
+the exhaustive grid of part 2).
 """
 
 from __future__ import annotations
@@ -83,8 +85,9 @@ def part_speed(points: int, directory: Path) -> None:
     work = [network_workload("resnet50", WeightSparsity("unstructured", 0.2), 0.5, 1)]
     print(f"Part 1: {len(designs)} designs of ResNet-50 (80 % pruned, act 0.5), "
           f"{os.cpu_count()} CPUs")  # fmt: skip
-    print(f"{'backend':<34} {'wall s':>7} {'points/s':>9} {'sim s/pt':>9} {'ideal/s':>8} "
-          f"{'of ideal':>8} {'overhead ms/pt':>14} {'start-up s':>9}")  # fmt: skip
+    print(f"{'backend':<30} {'wall s':>6} {'points/s':>8} {'steady/s':>8} {'sim s/pt':>8} "
+          f"{'ideal/s':>7} {'of ideal':>8} {'of alone':>8} {'overhead ms/pt':>14} "
+          f"{'start-up s':>10}")  # fmt: skip
 
     def backends():
         yield "this process (inline)", 1, Inline
@@ -92,26 +95,44 @@ def part_speed(points: int, directory: Path) -> None:
         yield "local pool, 2 processes", 2, lambda: LocalPool(2)
         yield "Dask LocalCluster, 2 workers", 2, _dask
 
+    alone = None  # the simulator's own seconds per point, in this process: the ideal
     for name, workers, make in backends():
         store_path = directory / f"speed-{name.split()[0]}-{workers}.db"
         t = time.perf_counter()
         backend = make()  # started before the clock: a cluster or pool is set up once
         backend.start()
         startup = time.perf_counter() - t
+        marks: list[tuple[float, int, float]] = []
+
+        def mark(summary, total, marks=marks):
+            marks.append((time.perf_counter(), summary.evaluated, summary.simulated_seconds))
+
         with Store(store_path) as store:
             start = time.perf_counter()
-            s = run_points(designs, work, store, backend, total=len(designs))
+            s = run_points(designs, work, store, backend, total=len(designs), progress=mark)
             wall = time.perf_counter() - start
         if isinstance(backend, Dask):
             backend.cluster.close()
         per_point = s.simulated_seconds / s.evaluated
-        ideal = workers / per_point
+        alone = alone or per_point
         rate = s.evaluated / wall
-        overhead = (wall * workers - s.simulated_seconds) / s.evaluated * 1e3
-        print(f"{name:<34} {wall:>7.1f} {rate:>9.2f} {per_point:>9.3f} {ideal:>8.2f} "
-              f"{rate / ideal:>8.1%} {overhead:>14.1f} {startup:>9.1f}")  # fmt: skip
-    print("(start-up: making the pool or cluster and importing the simulator in every "
-          "worker, once per sweep, not in the wall time)\n")  # fmt: skip
+        # steady state: after the first wave is back, before the last ones drain
+        done = [m for m in marks if workers <= m[1] <= len(designs) - 2 * workers]
+        (t0, e0, s0), (t1, e1, s1) = done[0], done[-1]
+        steady = (e1 - e0) / (t1 - t0)
+        own = (s1 - s0) / (e1 - e0)  # the workers' simulator seconds per point, steady
+        ideal = workers / own
+        overhead = (workers / steady - own) * 1e3
+        print(f"{name:<30} {wall:>6.1f} {rate:>8.2f} {steady:>8.2f} {per_point:>8.3f} "
+              f"{ideal:>7.2f} {steady / ideal:>8.1%} {steady / (workers / alone):>8.1%} "
+              f"{overhead:>14.1f} {startup:>10.1f}")  # fmt: skip
+    print("ideal: workers / the simulator's own seconds per point, as the workers measured"
+          " it in that run (steady); of alone: against the first line's simulator running "
+          "alone (two at once on 2 cores slow each other: compare sim s/pt);"
+          " steady: points per second after the first wave returned and before the last "
+          "drained; overhead: a worker's seconds per point beyond its own simulator time, "
+          "steady; start-up (making the pool or cluster, importing the simulator in every "
+          "worker) is once per sweep and not in the wall time\n")  # fmt: skip
 
 
 def _dask() -> Dask:
@@ -188,7 +209,7 @@ def part_search(seeds: int, budgets: list[int], jobs: int, directory: Path) -> N
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--points", type=int, default=48, help="designs in part 1 (default 48)")
+    p.add_argument("--points", type=int, default=96, help="designs in part 1 (default 96)")
     p.add_argument("--seeds", type=int, default=5, help="search seeds in part 2 (default 5)")
     p.add_argument("--jobs", type=int, default=2, help="processes for the exhaustive grid")
     p.add_argument("--skip-speed", action="store_true")
