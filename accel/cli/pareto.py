@@ -46,6 +46,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(default 1.1 x the worst of each)",
     )
     p.add_argument(
+        "--budget",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="leave out designs whose scarcest resource uses more than this share of the "
+        "FPGA (default 1.0: those that do not fit)",
+    )
+    p.add_argument(
         "--all",
         action="store_true",
         help="also designs that do not fit the FPGA (default: only those that do)",
@@ -108,7 +116,7 @@ def _table(report: dict[str, Any], top: int) -> str:
     lines.append(
         f"{len(report['front'])} of {report['considered']:,} designs on the front "
         f"({' + '.join(report['workloads'])}; {report['infeasible']:,} of "
-        f"{report['designs']:,} do not fit {report['fpga']}); hypervolume "
+        f"{report['designs']:,} over {report['budget']:g} of {report['fpga']}); hypervolume "
         f"{report['hypervolume']:.4g} against ({ref}) (energy uJ, latency ms, area), "
         f"{report['hypervolume_fraction']:.3f} of that box"
     )
@@ -126,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise AccelError(f"--top must be a non-negative integer, not {args.top}")
     reference = _reference(args.reference)
+    if not 0 < args.budget <= 1:  # also false for NaN
+        raise AccelError(f"--budget must be a share in (0, 1], not {args.budget}")
     with Store(args.store, create=False) as store:
         meta = store.meta("sweep")
         if meta is None:
@@ -145,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         area=args.area,
         reference=reference,
         feasible_only=not args.all,
+        budget=args.budget,
     )
     report = {"tool": TOOL_MARK, "version": __version__, "store": str(args.store), **body}
     emit(args, report, _table(report, args.top))

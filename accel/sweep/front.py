@@ -31,10 +31,13 @@ def front_report(
     area: str = "share",
     reference: list[float] | None = None,
     feasible_only: bool = True,
+    budget: float = 1.0,
 ) -> dict[str, Any]:
     """Every design (each clock a design choice) at one energy table and one FPGA target:
     the objectives, the front and its hypervolume against ``reference`` (by default 1.1
-    times the worst value of each objective over the designs considered)."""
+    times the worst value of each objective over the designs considered). With
+    ``feasible_only``, a design whose scarcest resource uses more than ``budget`` of the
+    device is left out."""
     names = workloads or meta["workloads"]
     energy = energy or meta["energy"][0]
     fpga = fpga or meta["fpga"][0]
@@ -48,10 +51,11 @@ def front_report(
             raise AccelError(f"--workload {name}: the store holds no row of it "
                              f"(it holds {', '.join(sorted(present)) or 'none'})")  # fmt: skip
     designs = per_design(priced(rows, meta["clocks"], [energy], [fpga]), names)
-    considered = [d for d in designs if d["fits"]] if feasible_only else designs
+    within = [d for d in designs if d["fits"] and d["area"] <= budget]
+    considered = within if feasible_only else designs
     if not considered:
-        raise AccelError(f"no design fits {fpga} (of {len(designs):,}); "
-                         "try --all or a larger --fpga")  # fmt: skip
+        raise AccelError(f"no design fits {budget:g} of {fpga} (of {len(designs):,}); "
+                         "try --all, a larger --budget or --fpga")  # fmt: skip
     column = AREA_MEASURES[area]
     points = np.array([[d["energy_uj"], d["latency_ms"], d[column]] for d in considered], float)
     ref = np.asarray(reference, float) if reference is not None else reference_point(points)
@@ -72,7 +76,8 @@ def front_report(
         },
         "designs": len(designs),
         "considered": len(considered),
-        "infeasible": len(designs) - sum(d["fits"] for d in designs),
+        "budget": budget,
+        "infeasible": len(designs) - len(within),
         "reference": ref.tolist(),
         "hypervolume": hv,
         "hypervolume_fraction": hv / float(np.prod(ref)),
