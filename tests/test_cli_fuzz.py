@@ -695,7 +695,8 @@ class Case:
     prefixes: set[str] = field(default_factory=set)  # directories argv asks to write into
 
     def may_write(self, rel: str) -> bool:
-        return rel in self.outputs or any(rel.startswith(p + "/") for p in self.prefixes)
+        inside = (p == "." or rel.startswith(p + "/") for p in self.prefixes)
+        return rel in self.outputs or any(inside)
 
 
 class Argv:

@@ -141,6 +141,20 @@ def test_an_empty_value_names_its_flag(capsys, argv, flag):
     assert err == f"accel {argv[0]}: error: {flag} needs a value, not an empty string\n"
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["simulate", "--network", "resnet50", "--pattern=--"], "--pattern"),
+        (["simulate", "--network", "resnet50", "--plot=--"], "--plot"),
+        (["sweep", "--network=--", "--space", "s.toml"], "--network"),
+    ],
+)
+def test_a_double_dash_value_names_its_flag(capsys, argv, flag):
+    """Before: argparse turns --flag=-- into an empty list, which ended in a traceback."""
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"accel {argv[0]}: error: {flag} needs a value, not '--'\n"
+
+
 def test_prune_may_replace_its_own_output_but_not_a_users_file(tmp_path, capsys):
     """Before: the second run onto the same output was refused as 'not written by accel'."""
     import numpy as np

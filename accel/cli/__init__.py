@@ -72,13 +72,23 @@ def _terminated(signum, frame):  # noqa: ARG001 - the signal module's signature
 
 
 def _blank_value(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
-    """The first option given an empty (or all-blank) string: no flag takes one, and a
-    blank path would otherwise read as 'not given' or as the current directory."""
+    """The error for the first option given an empty (or all-blank) string or "--": no
+    flag takes one, and a blank path would otherwise read as 'not given' or as the
+    current directory."""
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for action in sub.choices[args.command]._actions:
         value = getattr(args, action.dest, None)
-        if isinstance(value, str) and not value.strip():
-            return "/".join(action.option_strings) or action.dest
+        if action.nargs is None and isinstance(action, argparse._AppendAction):
+            values = value or []
+        else:
+            values = [value]
+        for one in values:
+            # argparse drops a value of "--" (--flag=--) and leaves an empty list
+            name = "/".join(action.option_strings) or action.dest
+            if isinstance(one, str) and not one.strip():
+                return f"{name} needs a value, not an empty string"
+            if action.nargs is None and isinstance(one, list):
+                return f"{name} needs a value, not '--'"
     return None
 
 
@@ -175,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     blank = _blank_value(parser, args)
     if blank is not None:
-        print(f"accel {args.command}: error: {blank} needs a value, not an empty string",
-              file=sys.stderr)  # fmt: skip
+        print(f"accel {args.command}: error: {blank}", file=sys.stderr)
         return 2
     previous = None
     if threading.current_thread() is threading.main_thread():

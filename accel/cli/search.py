@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise AccelError(f"--population must be an integer in 2..10000, not {args.population}")
     if args.search_seed < 0:
         raise AccelError(f"--search-seed must be a non-negative integer, not {args.search_seed}")
-    space = load_space(args.space)
+    space = load_space(args.space, max_points=None)
     loads = workloads(args)
     with Store(args.store) as store:
         store.set_meta(

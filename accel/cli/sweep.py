@@ -218,6 +218,10 @@ def run(args: argparse.Namespace) -> int:
     if args.space is None and args.export is None:
         raise AccelError("give --space SPACE.toml to sweep, or --export FILE to write the store")
     if args.export is not None:
+        import os
+
+        if os.path.realpath(args.export) == os.path.realpath(args.store):
+            raise AccelError(f"--export {args.export}: is the --store itself; choose another path")
         check_writable(args.export, args.force, "--export")
     if args.space is None:
         for flag in ("network", "onnx", "input"):

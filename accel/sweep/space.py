@@ -140,20 +140,21 @@ class Space:
                 yield err
 
 
-def load_space(path: str | Path) -> Space:
+def load_space(path: str | Path, max_points: int | None = MAX_POINTS) -> Space:
     """Read and check a space file: every value is checked the way a config checks it,
-    so an error names the file, the key and the value."""
+    so an error names the file, the key and the value. A sweep enumerates at most
+    ``max_points``; a search (``None``) only samples, so any size is fine."""
     source = str(path)
     data = read_toml(path, "design space")
     try:
-        return _parse(data, source)
+        return _parse(data, source, max_points)
     except AccelError as err:
         if err.source:
             raise
         raise AccelError(err.message, source=source, field=err.field) from None
 
 
-def _parse(data: Mapping[str, Any], source: str) -> Space:
+def _parse(data: Mapping[str, Any], source: str, max_points: int | None) -> Space:
     known = {"array": _ARRAY_KEYS, "system": _SYSTEM_KEYS, "sweep": sorted(_SWEEP_KEYS)}
     for table, values in data.items():
         if table not in known:
@@ -167,11 +168,10 @@ def _parse(data: Mapping[str, Any], source: str) -> Space:
     axes: dict[str, list[Any]] = {}
     clocks = [SystemConfig().clock_mhz]
     for table in ("array", "system"):
-        defaults = ArrayConfig() if table == "array" else SystemConfig()
         for key, value in data.get(table, {}).items():
             values = _values(f"[{table}] {key}", value)
             for v in values:  # each value alone must be valid (combinations are checked later)
-                _check_value(table, key, v, defaults)
+                _check_value(table, key, v)
             if len(set(map(repr, values))) != len(values):
                 raise AccelError(f"[{table}] {key} lists a value twice: {brief(values)}")
             if key in POST_KEYS:
@@ -189,9 +189,9 @@ def _parse(data: Mapping[str, Any], source: str) -> Space:
     fpga = [str(t) for t in _values("[sweep] fpga", sweep.get("fpga", "ecp5-85k"))]
     _check_post(energy, fpga, source)
     space = Space(axes, clocks, energy, fpga, source)
-    if space.size > MAX_POINTS:
-        raise AccelError(f"the space has {space.size:,} points, more than {MAX_POINTS:,}; "
-                         "use `accel search` for it")  # fmt: skip
+    if max_points is not None and space.size > max_points:
+        raise AccelError(f"the space has {space.size:,} points, more than a sweep's "
+                         f"{max_points:,}; `accel search` samples it")  # fmt: skip
     return space
 
 
@@ -209,7 +209,7 @@ def _partners(key: str, value: Any) -> dict[str, Any]:
     }.get(key, {})
 
 
-def _check_value(table: str, key: str, value: Any, defaults: Any) -> None:
+def _check_value(table: str, key: str, value: Any) -> None:
     """One value on its own: the config's own check names it. Keys bounded by another
     (lanes <= block, result_rows dividing rows) are checked again per combination."""
     try:

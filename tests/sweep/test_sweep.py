@@ -84,6 +84,14 @@ def test_space_errors_name_file_key_and_value(tmp_path, text, message):
     assert message in str(err.value) and str(tmp_path / "space.toml") in str(err.value)
 
 
+def test_a_space_too_large_to_sweep_is_left_to_search(tmp_path):
+    text = "[array]\nrows = { min = 1, max = 256 }\ncols = { min = 1, max = 256 }\n" \
+           "queue_depth = { min = 1, max = 64 }\nlanes = [1, 2, 4]\n"  # fmt: skip
+    with pytest.raises(AccelError, match="12,582,912 points, more than a sweep's 10,000,000"):
+        _space(tmp_path, text)
+    assert load_space(tmp_path / "space.toml", max_points=None).size == 12_582_912
+
+
 def test_invalid_combinations_are_counted_not_run(tmp_path):
     space = _space(tmp_path, "[array]\nblock = [1, 4]\nlanes = [1, 2]\n")
     with Store(tmp_path / "s.db") as store:
@@ -234,6 +242,9 @@ def test_export_csv_and_parquet(tmp_path, monkeypatch):
     assert main(["sweep", "--export", "r.parquet", "--quiet"]) == 0
     table = pq.read_table("r.parquet")
     assert table.num_rows == 32 and "energy_uj" in table.column_names
+    store = Path("sweep.db").read_bytes()
+    assert main(["sweep", "--export", "sweep.db", "--force", "--quiet"]) == 2
+    assert Path("sweep.db").read_bytes() == store  # never exported over itself
     Path("mine.csv").write_text("a,b\n")
     assert main(["sweep", "--export", "mine.csv", "--quiet"]) == 2
     assert Path("mine.csv").read_text() == "a,b\n"
