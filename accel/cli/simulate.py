@@ -52,7 +52,7 @@ def _densities(args: argparse.Namespace):
 def _simulate_onnx(args: argparse.Namespace, config: Config, table: Any):
     """``--onnx``: the model's own weights; activations captured (``--input``) or synthetic."""
     from ..perf.simulate import NetworkResult, simulate_layer
-    from ..workloads.onnx_import import layer_patterns, load_onnx
+    from ..workloads.onnx import layer_patterns, load_onnx
 
     if args.weight_density is not None or args.pattern.strip().lower() != "unstructured":
         flag = "--weight-density" if args.weight_density is not None else "--pattern"
@@ -72,17 +72,17 @@ def _simulate_onnx(args: argparse.Namespace, config: Config, table: Any):
     if args.input is not None:
         if args.act_density is not None:
             raise AccelError("--act-density does not apply with --input (activations are real)")
-        from ..workloads.onnx_capture import load_input
+        from ..workloads.onnx import load_input
 
         data = load_input(args.input)
     act = act_density(args)
-    model = load_onnx(args.onnx, None if data is None else data.shape)
+    model = load_onnx(args.onnx, data)
     progress = Progress(f"simulating {Path(args.onnx).name}", not args.quiet)
     results = [
         simulate_layer(
             config, p.item.layer, p.weights, p.acts, table, p.output_density, args.balance
         )
-        for p in layer_patterns(model, config.array, act, args.seed, data, progress)
+        for p in layer_patterns(model, config.array, act, args.seed, progress)
     ]
     shapes = {name: list(shape) for name, shape in model.inputs.items()}
     workload: dict[str, Any] = {

@@ -184,16 +184,15 @@ def _workload(args: argparse.Namespace, cfg) -> dict[str, Any]:
         )  # fmt: skip
         label = f"{args.network} ({weights.label})"
     else:
-        from ..workloads.onnx_capture import load_input
-        from ..workloads.onnx_import import load_onnx
+        from ..workloads.onnx import load_input, load_onnx
 
         data = None if args.input is None else load_input(args.input)
-        model = load_onnx(args.onnx, None if data is None else data.shape)
+        model = load_onnx(args.onnx, data)
         layers = [item.layer for item in model.layers]
         pick = wl.select_layers([item.node for item in model.layers], args.layers)
         chosen = [layers[i] for i in pick]
         cases = wl.onnx_cases(
-            cfg, model, act_density(args), args.seed, data, args.balance, args.max_n,
+            cfg, model, act_density(args), args.seed, args.balance, args.max_n,
             keep=set(pick).__contains__,
         )  # fmt: skip
         label = Path(args.onnx).name + (" (captured activations)" if data is not None else "")

@@ -80,16 +80,15 @@ def onnx_cases(
     model: Any,
     act_density: float,
     seed: int = 0,
-    data: np.ndarray | None = None,
     balance: str = "auto",
     max_n: int | None = None,
     keep: Callable[[int], bool] = lambda i: True,
 ) -> Iterator[Case]:
     """An imported ONNX model's layers: its own quantised weights; activations captured
-    from ``data`` (onnxruntime) or drawn at ``act_density``."""
-    from ..workloads.onnx_import import layer_operands
+    from ``model.feeds`` (onnxruntime) or drawn at ``act_density``."""
+    from ..workloads.onnx import layer_operands
 
-    for i, (item, W, X) in enumerate(layer_operands(model, cfg, act_density, seed, data)):
+    for i, (item, W, X) in enumerate(layer_operands(model, cfg, act_density, seed)):
         if keep(i):
             yield Case(item.node, *_squeeze(W, _cut(X, max_n)), balance=balance)
 

@@ -177,15 +177,15 @@ def _onnx_layers(design: Design, w: Workload, table) -> list[dict[str, Any]]:
 
 
 def _onnx_patterns(w: Workload, cfg) -> list:
-    from ..workloads.onnx_import import layer_patterns, load_onnx
+    from ..workloads.onnx import layer_patterns, load_onnx
 
     data = None
     if w.input:
-        from ..workloads.onnx_capture import load_input
+        from ..workloads.onnx import load_input
 
         data = load_input(w.input)
-    model = load_onnx(w.source, None if data is None else data.shape)
-    return list(layer_patterns(model, cfg, w.act_density, w.seed, data))
+    model = load_onnx(w.source, data)
+    return list(layer_patterns(model, cfg, w.act_density, w.seed))
 
 
 _LOWER = {"network": _network_layers, "onnx": _onnx_layers}

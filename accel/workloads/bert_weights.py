@@ -422,7 +422,7 @@ def layer_patterns(
     """Patterns of every GEMM, one at a time: the model's own (possibly pruned) weights,
     quantised per output channel; activations captured (``acts``) or, without them,
     synthetic at ``act_density`` with GEMM i drawing from ``(seed, i)`` (attention's left
-    operand too), as :func:`accel.workloads.onnx_import.layer_patterns` does."""
+    operand too), as :func:`accel.workloads.onnx.layer_patterns` does."""
     total = len(gemms)
     for i, item in enumerate(gemms):
         if progress:

@@ -16,13 +16,14 @@ from accel.config import ArrayConfig
 from accel.encode import act_pattern, weight_pattern
 from accel.errors import AccelError
 from accel.quant import activation_scale, quantize_acts, quantize_weights
-from accel.workloads import onnx_import
-from accel.workloads.onnx_import import (
+from accel.workloads.onnx import (
     layer_patterns,
     load_onnx,
     lower_activation,
     quantize_activation,
 )
+from accel.workloads.onnx import model as onnx_model
+from accel.workloads.onnx import patterns as onnx_patterns
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -237,15 +238,15 @@ def test_weights_quantised_per_channel_zeros_stay_zero(tmp_path: Path) -> None:
 
 def test_chunked_patterns_equal_encode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     lowered = load_onnx(_save(small_cnn(), tmp_path / "cnn.onnx"))
-    monkeypatch.setattr(onnx_import, "_ROW_CHUNK_ELEMS", 20)
-    monkeypatch.setattr(onnx_import, "_K_CHUNK_ELEMS", 50)
+    monkeypatch.setattr(onnx_model, "_ROW_CHUNK_ELEMS", 20)
+    monkeypatch.setattr(onnx_patterns, "_K_CHUNK_ELEMS", 50)
     cfg = ArrayConfig(block=8, cols=4)
     for item in lowered.layers:
         ref = weight_pattern(item.quantized_weights(8), cfg.block)
         wp = item.weight_pattern(cfg)
         assert np.array_equal(wp.masks, ref.masks) and np.array_equal(wp.col_nnz, ref.col_nnz)
     X = np.random.default_rng(1).integers(-2, 3, (4, 37, 23)) * (np.arange(23) % 3 == 0)
-    ap, ref = onnx_import.act_pattern_chunked(X, 8, 4), act_pattern(X, 8, 4)
+    ap, ref = onnx_patterns.act_pattern_chunked(X, 8, 4), act_pattern(X, 8, 4)
     assert np.array_equal(ap.masks, ref.masks) and np.array_equal(ap.row_nnz, ref.row_nnz)
 
 
@@ -253,7 +254,7 @@ def test_captured_activations_are_quantised_im2col(tmp_path: Path) -> None:
     model = small_cnn()
     path = _save(model, tmp_path / "cnn.onnx")
     x = np.random.default_rng(5).standard_normal((1, 3, 9, 10)).astype(np.float32)
-    lowered = load_onnx(path, x.shape)
+    lowered = load_onnx(path, x)
     r1, f = _ort_run(model, {"x": x}, ["r1", "f"])
     conv2, fc = lowered.layers[1], lowered.layers[2]
     # independently: one per-tensor scale, then im2col per group
@@ -263,7 +264,7 @@ def test_captured_activations_are_quantised_im2col(tmp_path: Path) -> None:
     qf = quantize_activation(f)
     assert np.array_equal(lower_activation(fc, qf), qf.T[None])
     cfg = ArrayConfig(block=8, cols=4)
-    pats = list(layer_patterns(lowered, cfg, data=x))
+    pats = list(layer_patterns(lowered, cfg))
     ref = act_pattern(expect, cfg.block, cfg.cols)
     assert np.array_equal(pats[1].acts.masks, ref.masks)
     assert np.array_equal(pats[1].acts.row_nnz, ref.row_nnz)
@@ -324,11 +325,11 @@ def test_dynamic_matmul_captures_both_operands(tmp_path: Path) -> None:
     model = _model(nodes, [x], [y])
     path = _save(model, tmp_path / "scores.onnx")
     data = np.random.default_rng(4).standard_normal((2, 6, 8)).astype(np.float32)
-    lowered = load_onnx(path, data.shape)
+    lowered = load_onnx(path, data)
     (item,) = lowered.layers
     assert (item.layer.groups, item.layer.M, item.layer.K, item.layer.N) == (2, 12, 8, 6)
     cfg = ArrayConfig(block=8, cols=4)
-    (pat,) = layer_patterns(lowered, cfg, data=data)
+    (pat,) = layer_patterns(lowered, cfg)
     q, kt = _ort_run(model, {"x": data}, ["q", "kt"])
     ref_w = weight_pattern(quantize_acts(q, activation_scale(q, 8), 8), cfg.block)
     ref_x = act_pattern(quantize_acts(kt, activation_scale(kt, 8), 8), cfg.block, cfg.cols)

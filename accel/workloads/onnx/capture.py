@@ -1,46 +1,48 @@
 """Real activations of an ONNX model: run it on onnxruntime and keep every layer's input.
 
-The input tensor of each Conv, Gemm and MatMul node becomes an extra graph output, so one
-run captures them all. A large model is run once per group of layers whose captured
-tensors fit a memory budget, and each group is handed out and dropped before the next.
+The input tensor of each lowered layer becomes an extra graph output, so one run
+captures them all. A large model is run once per group of layers whose captured tensors
+fit a memory budget, and each group is handed out and dropped before the next. The same
+session machinery gives the shapes that only a run can tell (:func:`run_shapes`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import AccelError
-from .onnx_import import OnnxLayer, OnnxModel
+from ...errors import AccelError
+from .model import OnnxLayer, OnnxModel
 
-__all__ = ["capture", "load_input"]
+__all__ = ["capture", "load_input", "run_shapes", "session_with_outputs"]
 
 CAPTURE_BUDGET_ELEMS = 1 << 25  # captured values held at once (128 MiB of float32)
 
 
-def load_input(path: str | Path) -> np.ndarray:
-    """The ``--input`` array: a numeric .npy file."""
-    from ..inputs import read_arrays, shown
+def load_input(path: str | Path) -> np.ndarray | dict[str, np.ndarray]:
+    """The ``--input`` data: one numeric array (.npy), or one per graph input name (.npz)."""
+    from ...inputs import read_arrays, shown
 
     arrays, is_npz = read_arrays(path, "--input")
-    if is_npz:
-        raise AccelError(
-            f"--input {shown(path)}: an .npz archive; give one array as a .npy file"
-        )
-    data = arrays[""]
+    if not is_npz:
+        return _checked(arrays[""], f"--input {shown(path)}")
+    if not arrays:
+        raise AccelError(f"--input {shown(path)}: the .npz archive holds no array")
+    return {k: _checked(a, f"--input {shown(path)}: array {k!r}") for k, a in arrays.items()}
+
+
+def _checked(data: np.ndarray, where: str) -> np.ndarray:
     if data.dtype.kind not in "fiub":
-        raise AccelError(
-            f"--input {shown(path)}: holds {data.dtype} values; give real numbers (float or int)"
-        )
+        raise AccelError(f"{where}: holds {data.dtype} values; give real numbers (float or int)")
     if data.size == 0:
-        raise AccelError(f"--input {shown(path)}: is empty (shape {data.shape})")
+        raise AccelError(f"{where}: is empty (shape {data.shape})")
     bad = np.argwhere(~np.isfinite(data)) if data.dtype.kind == "f" else ()
     if len(bad):
         raise AccelError(
-            f"--input {shown(path)}: element {tuple(int(i) for i in bad[0])} is "
+            f"{where}: element {tuple(int(i) for i in bad[0])} is "
             f"{data[tuple(bad[0])]}; the input must be finite"
         )
     return data
@@ -81,38 +83,18 @@ def _groups(names: list[list[str]], sizes: dict[str, int], budget: int) -> list[
     return out
 
 
-def capture(
-    model: OnnxModel, data: np.ndarray, budget: int = CAPTURE_BUDGET_ELEMS
-) -> Iterator[tuple[OnnxLayer, dict[str, np.ndarray]]]:
-    """Each layer with the float tensors it reads (by name), in graph order."""
+def session_with_outputs(path: str, model, names: Iterable[str]):
+    """An onnxruntime session of ``model`` that can also return the tensors ``names``."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise AccelError("--input needs onnxruntime (pip install onnxruntime)") from None
     import onnx
 
-    path = model.path
-    if len(model.inputs) != 1:
-        names = ", ".join(repr(n) for n in model.inputs)
-        raise AccelError(f"--input feeds one graph input, but the model has {names}", source=path)
-    (input_name,) = model.inputs
-    elem = next(
-        v.type.tensor_type.elem_type for v in model.model.graph.input if v.name == input_name
-    )
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
-    feed = {input_name: np.ascontiguousarray(data, dtype=dtype)}
-    wanted = [[n for n in (it.act_input, it.weight_input) if n] for it in model.layers]
-    sizes = {}
-    for it in model.layers:
-        sizes[it.act_input] = math.prod(it.act_shape)
-        if it.weight_input:
-            sizes[it.weight_input] = math.prod(it.weight_shape or ())
-    inits = {t.name for t in model.model.graph.initializer}
-    existing = {v.name for v in model.model.graph.output}
-    extra = sorted({n for names in wanted for n in names} - existing - {input_name} - inits)
-
     m = onnx.ModelProto()
-    m.CopyFrom(model.model)
+    m.CopyFrom(model)
+    existing = {v.name for v in m.graph.output}
+    extra = [n for n in names if n not in existing]
     for name in extra:
         m.graph.output.append(onnx.ValueInfoProto(name=name))
     try:
@@ -124,30 +106,63 @@ def capture(
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 2
-        session = ort.InferenceSession(
+        return ort.InferenceSession(
             m.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
     except Exception as err:  # onnxruntime's errors are pybind classes without a common base
         raise AccelError(
             f"onnxruntime cannot load the model: {_first_line(err)}", source=path
         ) from None
-    del m
+
+
+def _run(path: str, session, names: list[str], feeds: dict[str, np.ndarray]) -> list:
+    try:
+        return session.run(names, feeds)
+    except Exception as err:
+        raise AccelError(
+            f"onnxruntime cannot run the model on --input: {_first_line(err)}", source=path
+        ) from None
+
+
+def run_shapes(path: str, model, feeds: dict[str, np.ndarray], names: list[str]) -> dict:
+    """The shapes of tensors ``names`` in a run on ``feeds`` (one run, values dropped)."""
+    if not names:
+        return {}
+    session = session_with_outputs(path, model, names)
+    shapes = {}
+    for name in names:  # one at a time: only one tensor's values held at once
+        (value,) = _run(path, session, [name], feeds)
+        shapes[name] = tuple(int(d) for d in np.shape(value))
+    return shapes
+
+
+def capture(
+    model: OnnxModel, budget: int = CAPTURE_BUDGET_ELEMS
+) -> Iterator[tuple[OnnxLayer, dict[str, np.ndarray]]]:
+    """Each layer with the tensors it reads (by name), in graph order, on ``model.feeds``."""
+    path = model.path
+    feeds = model.feeds
+    assert feeds is not None, "capture needs a model loaded with --input data"
+    wanted = [[n for n in (it.act_input, it.weight_input) if n] for it in model.layers]
+    sizes = {}
+    for it in model.layers:
+        sizes[it.act_input] = math.prod(it.act_shape)
+        if it.weight_input:
+            sizes[it.weight_input] = math.prod(it.weight_shape or ())
+    inits = {t.name for t in model.model.graph.initializer}
+    extra = sorted({n for names in wanted for n in names} - set(feeds) - inits)
+    session = session_with_outputs(path, model.model, extra)
     for group in _groups(wanted, sizes, budget):
-        names = sorted({n for i in group for n in wanted[i]} - {input_name} - inits)
-        try:
-            values = dict(zip(names, session.run(names, feed), strict=True)) if names else {}
-        except Exception as err:
-            raise AccelError(
-                f"onnxruntime cannot run the model on --input: {_first_line(err)}", source=path
-            ) from None
-        values[input_name] = feed[input_name]
+        names = sorted({n for i in group for n in wanted[i]} - set(feeds) - inits)
+        values = dict(zip(names, _run(path, session, names, feeds), strict=True)) if names else {}
+        values.update(feeds)
         for i in group:
             item = model.layers[i]
             tensors = {}
             for n in wanted[i]:
                 if n not in values:  # a constant operand of a MatMul of "two activations"
                     raise AccelError(
-                        f"MatMul node {item.node!r}: constant operand {n!r} with batch dims "
+                        f"{item.op} node {item.node!r}: constant operand {n!r} with batch dims "
                         "cannot be captured",
                         source=path,
                     )

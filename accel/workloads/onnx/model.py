@@ -1,0 +1,172 @@
+"""What an imported ONNX model is to the simulator: layers lowered to the array's GEMM.
+
+Each :class:`OnnxLayer` says which captured tensor becomes the array's X and how
+(``x_lowering``, a function of the layer and that tensor), and where its integer weights
+come from: the model's own (a quantised graph: ``int_weight``), or float weights that the
+array's configuration quantises per output channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...config import ArrayConfig
+from ...encode import WeightPattern, pack_blocks
+from ...quant import int_dtype, quantize_activation, quantize_weights
+from ..layer import Layer
+
+__all__ = ["OnnxLayer", "OnnxModel"]
+
+_ROW_CHUNK_ELEMS = 1 << 22  # weights quantised this many values at a time
+
+XLowering = Callable[["OnnxLayer", np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class OnnxLayer:
+    """One node (or one step of a node) lowered to the array's GEMM ``W . X``.
+
+    ``act_input`` is the tensor the array streams as X (the one captured with real data)
+    and ``x_lowering(layer, tensor)`` turns its integer values into ``X [G, K, N]``;
+    ``weight_input`` is the left operand of a MatMul of two activations
+    (``layer.dynamic_weights``), else None. ``raw_weight`` is the float weight in the GEMM
+    view before batch-norm folding (possibly a read-only broadcast of a ConstantOfShape
+    value); ``bn_scale`` / ``bn_shift`` fold the following BatchNormalization in.
+
+    A quantised graph brings its own integers: ``int_weight`` (zero point already
+    subtracted) replaces the per-channel quantisation of ``raw_weight``, and
+    ``act_zero_point`` is subtracted from the captured integer activations (the array's
+    zero is then the model's real 0.0). ``quant`` says where the numbers came from.
+    """
+
+    layer: Layer
+    node: str
+    op: str
+    act_input: str
+    act_shape: tuple[int, ...]
+    x_lowering: XLowering = field(repr=False)
+    geometry: Any = None
+    weight_input: str | None = None
+    weight_shape: tuple[int, ...] | None = None
+    raw_weight: np.ndarray | None = field(default=None, repr=False)
+    raw_bias: np.ndarray | None = field(default=None, repr=False)
+    bn_scale: np.ndarray | None = field(default=None, repr=False)
+    bn_shift: np.ndarray | None = field(default=None, repr=False)
+    bn_node: str | None = None
+    int_weight: np.ndarray | None = field(default=None, repr=False)
+    act_zero_point: np.ndarray | int | None = None
+    quant: str | None = None  # e.g. "QLinearConv", "QDQ": the model's own int8 numbers
+
+    def weights(self) -> np.ndarray | None:
+        """Float weights in the GEMM view (``[G, M/G, K]`` for convs, ``[M, K]`` otherwise),
+        batch norm folded; None for a MatMul of two activations."""
+        if self.raw_weight is None:
+            return None
+        if self.bn_scale is None:
+            return self.raw_weight
+        shape = self.raw_weight.shape
+        w = self.raw_weight.reshape(self.layer.M, -1) * self.bn_scale[:, None]
+        return w.reshape(shape)
+
+    def bias(self) -> np.ndarray | None:
+        """Float bias per output channel (batch norm folded), None when there is none."""
+        if self.raw_bias is None and self.bn_scale is None:
+            return None
+        b = np.zeros(self.layer.M) if self.raw_bias is None else self.raw_bias
+        if self.bn_scale is not None:
+            b = b * self.bn_scale + self.bn_shift
+        return b
+
+    def _weight_rows(self, w_bits: int) -> Iterator[np.ndarray]:
+        """Integer weight rows ``[rows, K]`` a chunk of whole groups at a time (per-channel
+        scales make chunks independent), so a huge FC layer never exists in float64 at once."""
+        M, K, Mg = self.layer.M, self.layer.K, self.layer.m_per_group
+        step = (
+            Mg * max(1, _ROW_CHUNK_ELEMS // (K * Mg))
+            if self.layer.groups > 1
+            else max(1, _ROW_CHUNK_ELEMS // K)
+        )
+        if self.int_weight is not None:
+            W2 = self.int_weight.reshape(M, K)
+            for m0 in range(0, M, step):
+                yield np.asarray(W2[m0 : m0 + step])
+            return
+        W = self.raw_weight
+        assert W is not None
+        W2 = W.reshape(M, K)
+        for m0 in range(0, M, step):
+            rows = np.asarray(W2[m0 : m0 + step], dtype=np.float64)
+            if self.bn_scale is not None:
+                rows = rows * self.bn_scale[m0 : m0 + step, None]
+            q, _ = quantize_weights(rows, w_bits)
+            yield q.astype(int_dtype(w_bits))
+
+    def quantized_weights(self, w_bits: int = 8) -> np.ndarray | None:
+        """Integer weights (the model's own, or per output channel; zeros stay zero) in
+        the GEMM view."""
+        if self.raw_weight is None and self.int_weight is None:
+            return None
+        q = np.concatenate(list(self._weight_rows(w_bits)), axis=0)
+        shape = (self.int_weight if self.int_weight is not None else self.raw_weight).shape
+        return q.reshape(shape)
+
+    def act_ints(self, tensor: np.ndarray, a_bits: int) -> np.ndarray:
+        """A captured input as the integers the array sees: the model's own quantised
+        values less their zero point, or a float tensor quantised with one scale."""
+        if self.act_zero_point is not None:
+            zp = np.asarray(self.act_zero_point, np.int64)
+            return np.asarray(tensor, np.int64) - zp
+        return quantize_activation(tensor, a_bits)
+
+    def gemm_x(self, tensor: np.ndarray, a_bits: int) -> np.ndarray:
+        """The array's ``X [G, K, N]`` of a captured input tensor."""
+        return self.x_lowering(self, self.act_ints(tensor, a_bits))
+
+    def weight_pattern(self, cfg: ArrayConfig) -> WeightPattern:
+        """Pattern of the integer weights, equal to ``encode.weight_pattern`` of
+        :meth:`quantized_weights`, formed a chunk of output channels at a time."""
+        G, Mg, K = self.layer.groups, self.layer.m_per_group, self.layer.K
+        masks, col_nnz = [], np.zeros((G, K), dtype=np.int64)
+        m0 = 0
+        for q in self._weight_rows(cfg.w_bits):
+            nz = q != 0
+            masks.append(pack_blocks(nz, cfg.block))
+            if G > 1:  # chunks hold whole groups
+                g0 = m0 // Mg
+                sums = nz.reshape(-1, Mg, K).sum(axis=1, dtype=np.int64)
+                col_nnz[g0 : g0 + len(sums)] += sums
+            else:
+                col_nnz[0] += nz.sum(axis=0, dtype=np.int64)
+            m0 += len(q)
+        return WeightPattern(
+            masks=np.concatenate(masks).reshape(G, Mg, -1), col_nnz=col_nnz, K=K, block=cfg.block
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class OnnxModel:
+    """A lowered model: its layers in graph order and what the lowering assumed.
+
+    ``inputs`` holds every graph input's fixed shape; ``feeds`` the arrays given to run it
+    on (``--input``), by input name, or None for synthetic activations.
+    """
+
+    path: str
+    model: Any = field(repr=False)  # onnx.ModelProto, as loaded
+    layers: list[OnnxLayer]
+    inputs: dict[str, tuple[int, ...]]
+    notes: list[str]
+    feeds: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def macs(self) -> int:
+        return sum(item.layer.macs for item in self.layers)
+
+    @property
+    def quantized(self) -> list[OnnxLayer]:
+        """The layers that run on the model's own integers."""
+        return [item for item in self.layers if item.quant is not None]

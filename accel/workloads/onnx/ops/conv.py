@@ -1,0 +1,129 @@
+"""Conv (1-D and 2-D) by im2col: ``M = Cout``, ``K = Cin/g x kh x kw``, ``N = pixels x
+batch``; a BatchNormalization that alone reads the conv's output is folded into it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ....golden import im2col
+from ...layer import conv2d
+from ..context import Context, fmt, node_attrs, node_label
+from ..model import OnnxLayer
+
+__all__ = ["LOWERINGS", "conv_pads", "conv_x"]
+
+
+def conv_pads(attrs, in_sizes, k_sizes, strides, dilations) -> tuple[int, ...]:
+    """ONNX ``pads`` (all begins, then all ends), from ``auto_pad`` when it is set."""
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    n = len(in_sizes)
+    if auto in ("NOTSET", ""):
+        return tuple(int(p) for p in attrs.get("pads", [0] * 2 * n))
+    if auto == "VALID":
+        return (0,) * 2 * n
+    begin, end = [], []
+    for size, k, s, d in zip(in_sizes, k_sizes, strides, dilations, strict=False):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, large = total // 2, total - total // 2
+        begin.append(small if auto == "SAME_UPPER" else large)
+        end.append(large if auto == "SAME_UPPER" else small)
+    return tuple(begin + end)
+
+
+def conv_x(item: OnnxLayer, q: np.ndarray) -> np.ndarray:
+    """im2col of the (integer) input, per group."""
+    geo = item.layer.conv
+    assert geo is not None
+    return im2col(np.asarray(q).reshape(geo.batch, geo.in_ch, geo.in_h, geo.in_w), geo)
+
+
+def conv_layer(ctx: Context, node, attrs: dict[str, Any], x_shape, w: np.ndarray) -> OnnxLayer:
+    """A 1-D or 2-D Conv with input shape ``x_shape`` and weights ``w`` (OI[H]W), whatever
+    the weights' source (float or the model's own integers)."""
+    spatial = len(x_shape) - 2
+    groups = int(attrs.get("group", 1))
+    strides = [int(s) for s in attrs.get("strides", [1] * spatial)]
+    dilations = [int(d) for d in attrs.get("dilations", [1] * spatial)]
+    k_sizes = [int(k) for k in attrs.get("kernel_shape", w.shape[2:])]
+    pads = conv_pads(attrs, x_shape[2:], k_sizes, strides, dilations)
+    if spatial == 1:  # Conv1d as a 2-D conv of height 1
+        x_shape = (x_shape[0], x_shape[1], 1, x_shape[2])
+        k_sizes, strides, dilations = [1, k_sizes[0]], [1, strides[0]], [1, dilations[0]]
+        pads = (0, pads[0], 0, pads[1])
+        w = w.reshape(w.shape[0], w.shape[1], 1, w.shape[2])
+    batch, in_ch, in_h, in_w = x_shape
+    out_ch = w.shape[0]
+    if tuple(w.shape[2:]) != tuple(k_sizes) or w.shape[1] * groups != in_ch:
+        raise ctx.error(node, f"weight {fmt(w.shape)} does not fit input {fmt(x_shape)} "
+                              f"with group={groups} and kernel_shape={k_sizes}")  # fmt: skip
+    top, left, bottom, right = pads
+    label = node_label(node)
+    layer = conv2d(
+        label,
+        in_ch,
+        out_ch,
+        (in_h, in_w),
+        (k_sizes[0], k_sizes[1]),
+        stride=(strides[0], strides[1]),
+        pad=(top, left, bottom, right),
+        dilation=(dilations[0], dilations[1]),
+        groups=groups,
+        batch=batch,
+    )
+    return OnnxLayer(
+        layer=layer,
+        node=label,
+        op=node.op_type,
+        act_input=node.input[0],
+        act_shape=tuple(ctx.shapes[node.input[0]]),
+        x_lowering=conv_x,
+        raw_weight=w.reshape(groups, out_ch // groups, -1),
+    )
+
+
+def check_rank(ctx: Context, node, x_shape, w_shape) -> None:
+    if len(x_shape) not in (3, 4) or len(w_shape) != len(x_shape):
+        raise ctx.error(node, "only 1-D and 2-D convolutions are supported, not input "
+                              f"{fmt(x_shape)} with weight {fmt(w_shape)}")  # fmt: skip
+
+
+def lower_conv(ctx: Context, node, attrs: dict[str, Any]) -> list[OnnxLayer]:
+    x_shape = ctx.static_shape(node.input[0], node)
+    w = ctx.weight(node, 1)
+    check_rank(ctx, node, x_shape, w.shape)
+    item = conv_layer(ctx, node, attrs, x_shape, w)
+    bias = ctx.constant(node, 2)
+    if bias is not None:
+        item = _replace(item, raw_bias=np.asarray(bias, np.float64).reshape(-1))
+    bn = ctx.only_reader(node.output[0], "BatchNormalization")
+    fold = None if bn is None else _bn_fold(ctx, bn)
+    if fold is not None and fold[0].shape == (item.layer.M,):
+        item = _replace(item, bn_scale=fold[0], bn_shift=fold[1], bn_node=node_label(bn))
+        ctx.folded.append(item.node)
+    return [item]
+
+
+def _replace(item: OnnxLayer, **changes) -> OnnxLayer:
+    from dataclasses import replace
+
+    return replace(item, **changes)
+
+
+def _bn_fold(ctx: Context, bn) -> tuple[np.ndarray, np.ndarray] | None:
+    """``w' = w * gamma / sqrt(var + eps)`` and its shift, from an inference-mode BN."""
+    if len(bn.input) < 5 or (len(bn.output) > 1 and any(bn.output[1:])):
+        return None  # training-mode batch norm (running stats as outputs): not folded
+    params = [ctx.consts.get(n) for n in bn.input[1:5]]
+    if any(p is None for p in params):
+        return None
+    eps = float(node_attrs(bn).get("epsilon", 1e-5))
+    gamma, beta, mean, var = (np.asarray(p, np.float64).reshape(-1) for p in params)
+    scale = gamma / np.sqrt(var + eps)
+    return scale, beta - mean * scale
+
+
+LOWERINGS = {"Conv": lower_conv}
