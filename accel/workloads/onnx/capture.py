@@ -17,7 +17,7 @@ import numpy as np
 from ...errors import AccelError
 from .model import OnnxLayer, OnnxModel
 
-__all__ = ["capture", "load_input", "run_shapes", "session_with_outputs"]
+__all__ = ["capture", "load_input", "run_shapes", "run_value", "session_with_outputs"]
 
 CAPTURE_BUDGET_ELEMS = 1 << 25  # captured values held at once (128 MiB of float32)
 
@@ -122,6 +122,12 @@ def _run(path: str, session, names: list[str], feeds: dict[str, np.ndarray]) -> 
         raise AccelError(
             f"onnxruntime cannot run the model on --input: {_first_line(err)}", source=path
         ) from None
+
+
+def run_value(path: str, model, feeds: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """One tensor's value in a run on ``feeds`` (an If's condition)."""
+    (value,) = _run(path, session_with_outputs(path, model, [name]), [name], feeds)
+    return value
 
 
 def run_shapes(path: str, model, feeds: dict[str, np.ndarray], names: list[str]) -> dict:

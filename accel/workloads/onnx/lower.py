@@ -10,6 +10,7 @@ import numpy as np
 from ...errors import AccelError
 from .constants import Constants
 from .context import Context, node_attrs
+from .control import check_loops, inline_branches
 from .load import check_ops, infer_shapes, read_model, resolve_inputs
 from .model import OnnxModel
 from .ops import LOWERINGS, SUPPORTED_OPS, op_key
@@ -29,9 +30,14 @@ def load_onnx(path: str | Path, data: Any = None) -> OnnxModel:
     path = str(path)
     model = read_model(path)
     graph = model.graph
-    check_ops(path, graph, SUPPORTED_OPS)
     notes: list[str] = []
     inputs, feeds = resolve_inputs(path, graph, data, notes)
+    inlined = inline_branches(path, model, feeds)
+    if inlined:
+        notes.append(f"{inlined} If node{'s' if inlined > 1 else ''} replaced by the branch "
+                     f"{'they take' if inlined > 1 else 'it takes'}")  # fmt: skip
+    check_ops(path, graph, SUPPORTED_OPS)
+    check_loops(path, graph, LOWERINGS.__contains__)
     shapes = infer_shapes(path, model, inputs)
     consts = Constants(path, graph)
     runtime = False
