@@ -102,9 +102,10 @@ def add_workload_flags(p: argparse.ArgumentParser, curve: bool = False) -> None:
         )
         p.add_argument(
             "--input",
-            metavar="DATA.npy",
+            metavar="DATA.npy|DATA.npz",
             help="run the --onnx model on this array (onnxruntime) and simulate the real "
-            "activations; its shape fixes the model's open input dims",
+            "activations; its shape fixes the model's open input dims; an .npz holds one "
+            "array per graph input name",
         )
         src.add_argument(
             "--safetensors",

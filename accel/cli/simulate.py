@@ -65,7 +65,7 @@ def _simulate_onnx(args: argparse.Namespace, config: Config, table: Any):
         if getattr(args, flag) is not None:
             raise AccelError(
                 f"{flag_of(flag)} does not apply to --onnx (the file fixes its shapes; "
-                "--input DATA.npy sets open dims)"
+                "--input DATA.npy|.npz sets open dims)"
             )
     check_seed(args)
     data = None

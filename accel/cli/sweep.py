@@ -52,8 +52,9 @@ def add_workloads(p: argparse.ArgumentParser) -> None:
         "--input",
         action="append",
         default=[],
-        metavar="DATA.npy",
-        help="real activations of the --onnx models: one per model, in order",
+        metavar="DATA.npy|DATA.npz",
+        help="real activations of the --onnx models: one per model, in order (an .npz: "
+        "one array per graph input name)",
     )
     p.add_argument("--batch", type=int, help="batch size (networks)")
     p.add_argument("--image", type=int, help="input image side (CNNs; default 224)")

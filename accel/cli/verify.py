@@ -44,7 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="one GEMM: integer arrays W (M x K), X (K x N), optional bias (M)",
     )
     p.add_argument(
-        "--input", metavar="DATA.npy", help="run the --onnx model on this array: real activations"
+        "--input",
+        metavar="DATA.npy|DATA.npz",
+        help="run the --onnx model on this array (an .npz: one per graph input): real activations",
     )
     p.add_argument("--batch", type=int, help="batch size (networks)")
     p.add_argument("--image", type=int, help="input image side (CNNs; default 224)")

@@ -203,7 +203,8 @@ def _fix(path: str, v, given: tuple[int, ...] | None, notes: list[str]) -> tuple
         else:
             label = f" ({size!r})" if size else ""
             raise AccelError(
-                f"input {v.name!r} dim {i}{label} is open; give --input DATA.npy to fix it",
+                f"input {v.name!r} dim {i}{label} is open; give --input DATA.npy (or .npz) "
+                "to fix it",
                 source=path,
             )
     return tuple(shape)
