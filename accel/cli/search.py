@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AccelError
-from .sweep import Bar, add_run_flags, add_workloads, workloads
+from .sweep import Bar, add_run_flags, add_workloads, remember_space, workloads
 
 NAME = "search"
 HELP = "multi-objective search of a design space (NSGA-II) under an FPGA area budget"
@@ -78,16 +78,7 @@ def run(args: argparse.Namespace) -> int:
     space = load_space(args.space, max_points=None)
     loads = workloads(args)
     with Store(args.store) as store:
-        store.set_meta(
-            "sweep",
-            {
-                "space": str(args.space),
-                "clocks": space.clocks,
-                "energy": space.energy,
-                "fpga": space.fpga,
-                "workloads": [w.name for w in loads],
-            },
-        )
+        remember_space(store, args.space, space, loads)
         backend = make_backend(args.jobs, args.scheduler)
         if not args.quiet:
             print(

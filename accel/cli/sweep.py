@@ -195,6 +195,21 @@ class Bar:
         sys.stderr.flush()
 
 
+def remember_space(store: Any, path: str, space: Any, loads: list) -> None:
+    """What ``accel pareto`` prices the stored points with: the space's clocks, energy
+    tables and FPGA targets, and the workloads' names."""
+    store.set_meta(
+        "sweep",
+        {
+            "space": str(path),
+            "clocks": space.clocks,
+            "energy": space.energy,
+            "fpga": space.fpga,
+            "workloads": [w.name for w in loads],
+        },
+    )
+
+
 def _summary_line(s: Any, store: str, held: int) -> str:
     parts = [f"{s.points:,} points"]
     if s.invalid:
@@ -235,16 +250,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sweep.run import run_points
 
     with Store(args.store) as store:
-        store.set_meta(
-            "sweep",
-            {
-                "space": str(args.space),
-                "clocks": space.clocks,
-                "energy": space.energy,
-                "fpga": space.fpga,
-                "workloads": [w.name for w in loads],
-            },
-        )
+        remember_space(store, args.space, space, loads)
         backend = make_backend(args.jobs, args.scheduler)
         bar = Bar(f"sweep {Path(args.space).name}", not args.quiet)
 
