@@ -3,16 +3,20 @@
 Integer GEMM with two's-complement wrap-around to ``acc_bits``, then the output stage:
 optional bias (added in the accumulator, wrapping the same way), optional ReLU, optional
 requantisation (arithmetic right shift with round-half-up, saturated to ``a_bits``).
-Convolutions lower to GEMMs by im2col, one GEMM per group, as the contract says.
+Convolutions lower to GEMMs by im2col, one GEMM per group, as the contract says; a
+transposed convolution is one GEMM of the input itself whose partial products a col2im
+scatter-add (after the array) sums into the output.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .config import ArrayConfig
 from .errors import AccelError
-from .workloads.layer import ConvGeometry
+from .workloads.layer import ConvGeometry, ConvNdGeometry, ConvTransposeGeometry
 
 __all__ = [
     "as_operand",
@@ -21,7 +25,13 @@ __all__ = [
     "output_stage",
     "layer_output",
     "im2col",
+    "im2col_nd",
     "conv2d",
+    "conv_nd",
+    "col2im",
+    "conv_transpose",
+    "conv_transpose_gemm_w",
+    "conv_transpose_gemm_x",
     "linear",
 ]
 
@@ -182,6 +192,141 @@ def conv2d(
     Y = gemm(Wg, im2col(x, geo), cfg).reshape(geo.out_ch, geo.batch * geo.out_h * geo.out_w)
     Y = output_stage(Y, cfg, bias=bias, relu=relu, shift=shift)
     return Y.reshape(geo.out_ch, geo.batch, geo.out_h, geo.out_w).transpose(1, 0, 2, 3)
+
+
+def im2col_nd(x: np.ndarray, geo: ConvNdGeometry) -> np.ndarray:
+    """Input ``[batch, C, *in_size]`` to ``[groups, C/g * prod(kernel), batch * prod(out)]``.
+
+    The N-D :func:`im2col` (a 3-D conv's): K ordered (channel, kernel taps in axis order)
+    as OIDHW weights flatten, N ordered (batch, output positions in axis order).
+    """
+    x = np.asarray(x)
+    n = len(geo.in_size)
+    expect = (geo.batch, geo.in_ch, *geo.in_size)
+    if x.shape != expect:
+        raise AccelError(f"conv input has shape {x.shape}, expected {expect}")
+    begin, end = geo.pads[:n], geo.pads[n:]
+    out = geo.out_size
+    if min(geo.pads) < 0 or min(out) < 1:
+        raise AccelError(f"conv pads {geo.pads} and kernel {geo.kernel} do not fit {geo.in_size}")
+    xp = np.pad(x, ((0, 0), (0, 0), *zip(begin, end, strict=True)))
+    st = xp.strides
+    # cols[b, c, *taps, *pos] = xp[b, c, *(pos * stride + tap * dilation)]
+    cols = np.lib.stride_tricks.as_strided(
+        xp,
+        shape=(geo.batch, geo.in_ch, *geo.kernel, *out),
+        strides=(
+            st[0],
+            st[1],
+            *(st[2 + i] * geo.dilations[i] for i in range(n)),
+            *(st[2 + i] * geo.strides[i] for i in range(n)),
+        ),
+        writeable=False,
+    )
+    rows = geo.in_ch // geo.groups * math.prod(geo.kernel)
+    P = math.prod(out)
+    cols = cols.reshape(geo.batch, geo.groups, rows, P)
+    return np.ascontiguousarray(cols.transpose(1, 2, 0, 3)).reshape(geo.groups, rows, geo.batch * P)
+
+
+def conv_nd(
+    x: np.ndarray,
+    w: np.ndarray,
+    geo: ConvNdGeometry,
+    cfg: ArrayConfig,
+    bias: np.ndarray | None = None,
+    relu: bool = False,
+    shift: int | None = None,
+) -> np.ndarray:
+    """Integer N-D conv as the array computes it (``w`` is ``[O, C/g, *kernel]``); returns
+    ``[batch, O, *out_size]``."""
+    G = geo.groups
+    Wg = np.asarray(w).reshape(G, geo.out_ch // G, -1)
+    out = geo.out_size
+    Y = gemm(Wg, im2col_nd(x, geo), cfg).reshape(geo.out_ch, -1)
+    Y = output_stage(Y, cfg, bias=bias, relu=relu, shift=shift)
+    return np.moveaxis(Y.reshape(geo.out_ch, geo.batch, *out), 1, 0)
+
+
+def conv_transpose_gemm_w(w: np.ndarray, geo: ConvTransposeGeometry) -> np.ndarray:
+    """ONNX's ``[C, O/g, *kernel]`` weights as the array's ``W [g, O/g * prod(kernel), C/g]``:
+    row order (output channel, kernel taps), the order :func:`col2im` reads."""
+    w = np.asarray(w)
+    expect = (geo.in_ch, geo.out_ch // geo.groups, *geo.kernel)
+    if w.shape != expect:
+        raise AccelError(f"conv-transpose weight has shape {w.shape}, expected {expect}")
+    G = geo.groups
+    return w.reshape(G, geo.in_ch // G, -1).transpose(0, 2, 1)
+
+
+def conv_transpose_gemm_x(x: np.ndarray, geo: ConvTransposeGeometry) -> np.ndarray:
+    """The input ``[batch, C, *in_size]`` as ``X [g, C/g, batch * prod(in_size)]``: no im2col,
+    columns ordered (batch, input positions)."""
+    x = np.asarray(x)
+    expect = (geo.batch, geo.in_ch, *geo.in_size)
+    if x.shape != expect:
+        raise AccelError(f"conv-transpose input has shape {x.shape}, expected {expect}")
+    G, P = geo.groups, math.prod(geo.in_size)
+    xg = x.reshape(geo.batch, G, geo.in_ch // G, P).transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(xg).reshape(G, geo.in_ch // G, geo.batch * P)
+
+
+def col2im(Y: np.ndarray, geo: ConvTransposeGeometry) -> np.ndarray:
+    """Partial products ``Y [g, O/g * prod(kernel), batch * prod(in_size)]`` scatter-added
+    to the output ``[batch, O, *out_size]``: input position ``i``'s tap ``k`` lands on
+    ``i * stride + k * dilation - pad_begin``; taps off the cropped output are dropped.
+
+    Integers sum exactly in int64 (this runs after the array, not in its accumulators);
+    one vectorised add per kernel tap.
+    """
+    Y = np.asarray(Y)
+    n, G = len(geo.in_size), geo.groups
+    og, taps = geo.out_ch // G, math.prod(geo.kernel)
+    expect = (G, og * taps, geo.batch * math.prod(geo.in_size))
+    if Y.shape != expect:
+        raise AccelError(f"col2im input has shape {Y.shape}, expected {expect}")
+    begin, out, full = geo.pads[:n], geo.out_size, geo.full_size
+    if min(geo.pads) < 0 or min(geo.output_padding) < 0 or min(out) < 1:
+        raise AccelError(f"conv-transpose pads {geo.pads} give output size {out}")
+    dtype = np.int64 if Y.dtype.kind in "iub" else np.float64
+    # [g, o, *taps, b, *pos] -> [b, g, o, *taps, *pos]
+    cols = np.moveaxis(Y.reshape(G, og, *geo.kernel, geo.batch, *geo.in_size), 2 + n, 0)
+    span = tuple(max(f, b + o) for f, b, o in zip(full, begin, out, strict=True))
+    buf = np.zeros((geo.batch, G, og, *span), dtype)
+    lead = (slice(None),) * 3
+    for tap in np.ndindex(*geo.kernel):
+        where = tuple(
+            slice(t * d, t * d + (m - 1) * s + 1, s)
+            for t, d, s, m in zip(tap, geo.dilations, geo.strides, geo.in_size, strict=True)
+        )
+        buf[lead + where] += cols[lead + tap]
+    crop = tuple(slice(b, b + o) for b, o in zip(begin, out, strict=True))
+    return buf[lead + crop].reshape(geo.batch, geo.out_ch, *out)
+
+
+def conv_transpose(
+    x: np.ndarray,
+    w: np.ndarray,
+    geo: ConvTransposeGeometry,
+    cfg: ArrayConfig | None = None,
+    bias: np.ndarray | None = None,
+) -> np.ndarray:
+    """Integer transposed conv as the array and col2im compute it: ``[batch, O, *out_size]``.
+
+    With ``cfg`` the GEMM is the array's (operands checked, accumulators wrapped to
+    ``acc_bits``); without it the GEMM is exact int64. ``bias[O]`` is added per output
+    channel after col2im, where a whole output value first exists.
+    """
+    W = conv_transpose_gemm_w(w, geo)
+    X = conv_transpose_gemm_x(x, geo)
+    if cfg is None:
+        Y = np.matmul(as_operand("W", W, 64), as_operand("X", X, 64))
+    else:
+        Y = gemm(W, X, cfg)
+    y = col2im(Y, geo)
+    if bias is not None:
+        y = y + np.asarray(bias, np.int64).reshape((1, -1) + (1,) * len(geo.in_size))
+    return y
 
 
 def linear(

@@ -95,6 +95,9 @@ def format_table(report: dict[str, Any]) -> str:
         f"{t['total_cycles'] / clock / 1e3:.3f} ms at {clock:g} MHz; "
         f"energy {t['energy_pj']['total'] / 1e6:,.1f} uJ ({e_ratio})"
     )
+    own = report.get("workload", {}).get("quantization")
+    if own:  # a quantised ONNX model simulated on its own integers
+        lines.append(f"quantisation: {own['summary']}")
     fpga = report.get("fpga_estimate")
     if fpga:
         share = fpga["share"]

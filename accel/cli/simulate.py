@@ -92,6 +92,10 @@ def _simulate_onnx(args: argparse.Namespace, config: Config, table: Any):
         "input_shape": next(iter(shapes.values())),
         "weights": f"the model's own, quantised per output channel to {config.array.w_bits} bits",
     }
+    own = _own_quantisation(model, config, data is not None)
+    if own:
+        workload["weights"] = own["weights"]
+        workload["quantization"] = own
     if data is None:
         workload.update(
             activations="synthetic",
@@ -103,10 +107,56 @@ def _simulate_onnx(args: argparse.Namespace, config: Config, table: Any):
         workload.update(
             activations="captured",
             input=str(args.input),
-            act_model=f"onnxruntime on --input, one scale per tensor, {config.array.a_bits} bits",
+            act_model=own.get(
+                "activations",
+                f"onnxruntime on --input, one scale per tensor, {config.array.a_bits} bits",
+            ),
         )
     workload["notes"] = model.notes
     return NetworkResult(results), workload
+
+
+def _own_quantisation(model: Any, config: Config, captured: bool) -> dict[str, Any]:
+    """What a quantised model's own integers stand for in the report (empty for a float
+    model): the densities reported are then those the array really sees."""
+    own = model.quantized
+    if not own:
+        return {}
+    total = len(model.layers)
+    kinds: dict[str, int] = {}
+    for item in own:
+        kinds[item.quant] = kinds.get(item.quant, 0) + 1
+    n_w = sum(item.int_weight is not None for item in own)
+    n_a = sum(item.act_zero_point is not None for item in own)
+    ops = ", ".join(f"{k} {n}" for k, n in kinds.items())
+    rest_w = total - n_w
+    weights = (
+        f"the model's own integer weights and zero points in {n_w} of {total} layers ({ops}): "
+        "the integers less their zero points, as the array sees them"
+        + (f"; the other {rest_w} quantised per output channel to "
+           f"{config.array.w_bits} bits" if rest_w else "")
+    )  # fmt: skip
+    out: dict[str, Any] = {
+        "source": "the model's own",
+        "layers": len(own),
+        "of": total,
+        "ops": kinds,
+        "own_weights": n_w,
+        "own_activations": n_a,
+        "weights": weights,
+    }
+    if captured:
+        rest_a = total - n_a
+        out["activations"] = (
+            f"onnxruntime on --input: in {n_a} of {total} layers the model's captured "
+            "integers less their zero points, as the array sees them"
+            + (f"; the other {rest_a} one scale per tensor, {config.array.a_bits} bits"
+               if rest_a else "")
+        )  # fmt: skip
+    out["summary"] = (
+        "weights: " + weights + ("; activations: " + out["activations"] if captured else "")
+    )
+    return out
 
 
 def _simulate_safetensors(args: argparse.Namespace, config: Config, table: Any):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ..errors import AccelError
 
-__all__ = ["ConvGeometry", "Layer", "conv2d", "linear", "matmul"]
+__all__ = ["ConvGeometry", "ConvNdGeometry", "ConvTransposeGeometry", "Layer", "conv2d", "linear",
+           "matmul"]  # fmt: skip
 
 
 def _out_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
@@ -69,6 +70,81 @@ class ConvGeometry:
     def out_w(self) -> int:
         _, left, _, right = self.pads
         return _out_size(self.in_w, self.kw, self.strides[1], left + right, self.dilations[1])
+
+
+def _halves(pads: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    n = len(pads) // 2
+    return tuple(pads[:n]), tuple(pads[n:])
+
+
+@dataclass(frozen=True)
+class ConvNdGeometry:
+    """A convolution over any number of spatial axes (``[batch, C, *in_size]`` input,
+    ``[O, C/g, *kernel]`` weights), in ONNX's terms: ``pads`` is all begins, then all ends.
+
+    The 3-D convolutions (video, volumes) use it; :class:`ConvGeometry` stays the 2-D
+    one that the memory model and reports know.
+    """
+
+    in_ch: int
+    out_ch: int
+    in_size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[int, ...]
+    dilations: tuple[int, ...]
+    groups: int = 1
+    batch: int = 1
+
+    @property
+    def out_size(self) -> tuple[int, ...]:
+        begin, end = _halves(self.pads)
+        return tuple(
+            _out_size(n, k, s, b + e, d)
+            for n, k, s, b, e, d in zip(
+                self.in_size, self.kernel, self.strides, begin, end, self.dilations, strict=True
+            )
+        )
+
+
+@dataclass(frozen=True)
+class ConvTransposeGeometry:
+    """A transposed convolution (``[batch, C, *in_size]`` input, ONNX's ``[C, O/g,
+    *kernel]`` weights) over any number of spatial axes, in ONNX's terms.
+
+    Input pixel ``i`` and kernel tap ``k`` land on output position ``i * stride + k *
+    dilation - pad_begin`` (:func:`accel.golden.col2im`); ``output_padding`` extends the
+    far end, so an explicit ``output_shape`` is these fields once its padding is derived.
+    """
+
+    in_ch: int
+    out_ch: int
+    in_size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[int, ...]
+    dilations: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    groups: int = 1
+    batch: int = 1
+
+    @property
+    def full_size(self) -> tuple[int, ...]:
+        """Positions the taps reach before padding is cropped: ``(n-1) s + (k-1) d + 1``."""
+        return tuple(
+            (n - 1) * s + (k - 1) * d + 1
+            for n, k, s, d in zip(
+                self.in_size, self.kernel, self.strides, self.dilations, strict=True
+            )
+        )
+
+    @property
+    def out_size(self) -> tuple[int, ...]:
+        begin, end = _halves(self.pads)
+        return tuple(
+            f + p - b - e
+            for f, p, b, e in zip(self.full_size, self.output_padding, begin, end, strict=True)
+        )
 
 
 @dataclass(frozen=True)

@@ -366,13 +366,15 @@ def test_malformed_files_give_one_line(tmp_path: Path, capsys) -> None:
     empty = tmp_path / "empty.onnx"
     empty.write_bytes(b"")
     loop = _save(_bad_op_model("Loop"), tmp_path / "loop.onnx")
+    det = _save(_bad_op_model("Det"), tmp_path / "det.onnx")
     madeup = _save(_bad_op_model("FrobnicateConv", "com.example"), tmp_path / "madeup.onnx")
     for path, words in [
         (garbage, "not an ONNX model"),
         (truncated, "not an ONNX model"),
         (empty, "not an ONNX model"),
         (tmp_path / "missing.onnx", "no such file"),
-        (loop, "unsupported ONNX operator Loop: node weird0 (Loop)"),
+        (loop, "Loop node 'weird0' has no body"),
+        (det, "unsupported ONNX operator Det: node weird0 (Det)"),
         (madeup, "com.example.FrobnicateConv: node weird0"),
     ]:
         err = _cli_error(capsys, ["simulate", "--onnx", str(path), "--quiet"])

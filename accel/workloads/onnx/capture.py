@@ -20,6 +20,7 @@ from .model import OnnxLayer, OnnxModel
 __all__ = ["capture", "load_input", "run_shapes", "run_value", "session_with_outputs"]
 
 CAPTURE_BUDGET_ELEMS = 1 << 25  # captured values held at once (128 MiB of float32)
+_SHAPES_PER_RUN = 32  # tensors whose shapes one run reports
 
 
 def load_input(path: str | Path) -> np.ndarray | dict[str, np.ndarray]:
@@ -100,9 +101,9 @@ def session_with_outputs(path: str, model, names: Iterable[str]):
     try:
         typed = onnx.shape_inference.infer_shapes(m)
         types = {v.name: v.type.tensor_type.elem_type for v in typed.graph.value_info}
-        for v in m.graph.output:
-            if v.name in extra:
-                v.type.tensor_type.elem_type = types.get(v.name, onnx.TensorProto.FLOAT)
+        for v in m.graph.output:  # a type inference cannot tell (a com.microsoft op's
+            if v.name in extra and types.get(v.name):  # output) is left to onnxruntime
+                v.type.tensor_type.elem_type = types[v.name]
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = 2
@@ -136,25 +137,32 @@ def run_shapes(path: str, model, feeds: dict[str, np.ndarray], names: list[str])
         return {}
     session = session_with_outputs(path, model, names)
     shapes = {}
-    for name in names:  # one at a time: only one tensor's values held at once
-        (value,) = _run(path, session, [name], feeds)
-        shapes[name] = tuple(int(d) for d in np.shape(value))
+    for i in range(0, len(names), _SHAPES_PER_RUN):  # a few tensors' values held at once
+        chunk = names[i : i + _SHAPES_PER_RUN]
+        for name, value in zip(chunk, _run(path, session, chunk, feeds), strict=True):
+            shapes[name] = tuple(int(d) for d in np.shape(value))
     return shapes
 
 
 def capture(
     model: OnnxModel, budget: int = CAPTURE_BUDGET_ELEMS
 ) -> Iterator[tuple[OnnxLayer, dict[str, np.ndarray]]]:
-    """Each layer with the tensors it reads (by name), in graph order, on ``model.feeds``."""
+    """Each layer with the tensors it reads (by name), in graph order, on ``model.feeds``;
+    a zero point computed at run time is captured too and bound (:meth:`OnnxLayer.bind`)."""
     path = model.path
     feeds = model.feeds
     assert feeds is not None, "capture needs a model loaded with --input data"
-    wanted = [[n for n in (it.act_input, it.weight_input) if n] for it in model.layers]
+    wanted = [
+        [n for n in (it.act_input, it.weight_input, *it.runtime_zero_points()) if n]
+        for it in model.layers
+    ]
     sizes = {}
     for it in model.layers:
         sizes[it.act_input] = math.prod(it.act_shape)
         if it.weight_input:
             sizes[it.weight_input] = math.prod(it.weight_shape or ())
+        for n in it.runtime_zero_points():  # DynamicQuantizeLinear's: one value
+            sizes.setdefault(n, 1)
     inits = {t.name for t in model.model.graph.initializer}
     extra = sorted({n for names in wanted for n in names} - set(feeds) - inits)
     session = session_with_outputs(path, model.model, extra)
@@ -173,7 +181,7 @@ def capture(
                         source=path,
                     )
                 tensors[n] = _finite(values[n], n, item, path)
-            yield item, tensors
+            yield item.bind(tensors), tensors  # run-time zero points: their values
         del values
 
 

@@ -38,7 +38,9 @@ def check_loops(path: str, graph, lowered: Callable[[str], bool]) -> None:
     for node in graph.node:
         if node.op_type not in ("Loop", "Scan"):
             continue
-        body = node_attrs(node)["body"]
+        body = node_attrs(node).get("body")
+        if body is None:
+            raise AccelError(f"{node.op_type} node {node_label(node)!r} has no body", source=path)
         inside = sorted(op for op in _branch_ops(body) if lowered(op))
         if inside:
             raise AccelError(
@@ -72,7 +74,9 @@ def inline_branches(path: str, model, feeds: dict[str, np.ndarray] | None) -> in
                 )
             cond = _run_value(path, model, feeds, node.input[0])
         taken = "then_branch" if bool(np.asarray(cond).reshape(-1)[0]) else "else_branch"
-        branch = node_attrs(node)[taken]
+        branch = node_attrs(node).get(taken)
+        if branch is None:
+            raise AccelError(f"If node {node_label(node)!r} has no {taken}", source=path)
         _splice(model, index, node, branch)
         count += 1
 

@@ -76,6 +76,14 @@ def read_model(path: str):
             load_external_data_for_model(model, str(Path(path).parent))
         except (OSError, ValueError, ValidationError) as err:
             raise AccelError(f"cannot load external weights ({err})", source=path) from None
+    if model.functions:  # the new torch exporter may keep model-local functions
+        from onnx import inliner
+
+        try:
+            model = inliner.inline_local_functions(model)
+        except Exception as err:  # onnx's C++ inliner raises several types
+            raise AccelError(f"cannot inline the model's local functions ({err})",
+                             source=path) from None  # fmt: skip
     return model
 
 

@@ -8,14 +8,15 @@ array's configuration quantises per output channel.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from ...config import ArrayConfig
 from ...encode import WeightPattern, pack_blocks
+from ...errors import AccelError
 from ...quant import int_dtype, quantize_activation, quantize_weights
 from ..layer import Layer
 
@@ -41,6 +42,9 @@ class OnnxLayer:
     subtracted) replaces the per-channel quantisation of ``raw_weight``, and
     ``act_zero_point`` is subtracted from the captured integer activations (the array's
     zero is then the model's real 0.0). ``quant`` says where the numbers came from.
+    A zero point given as a tensor name (``DynamicQuantizeLinear`` computes it at run
+    time) is captured with the layer and bound to its value (:meth:`bind`);
+    ``weight_zero_point`` is ``weight_input``'s.
     """
 
     layer: Layer
@@ -51,6 +55,7 @@ class OnnxLayer:
     x_lowering: XLowering = field(repr=False)
     geometry: Any = None
     weight_input: str | None = None
+    w_lowering: XLowering | None = field(default=None, repr=False)  # weight_input -> W
     weight_shape: tuple[int, ...] | None = None
     raw_weight: np.ndarray | None = field(default=None, repr=False)
     raw_bias: np.ndarray | None = field(default=None, repr=False)
@@ -58,8 +63,13 @@ class OnnxLayer:
     bn_shift: np.ndarray | None = field(default=None, repr=False)
     bn_node: str | None = None
     int_weight: np.ndarray | None = field(default=None, repr=False)
-    act_zero_point: np.ndarray | int | None = None
+    act_zero_point: np.ndarray | int | str | None = None  # a str: a run-time tensor
     quant: str | None = None  # e.g. "QLinearConv", "QDQ": the model's own int8 numbers
+    # the zero point of ``weight_input`` (a quantised MatMul of two activations)
+    weight_zero_point: np.ndarray | int | str | None = None
+    # consecutive GEMM rows that share one output channel's weight scale: a ConvTranspose's
+    # kernel taps, which col2im sums into one output value (1 for every other layer)
+    rows_per_channel: int = 1
 
     def weights(self) -> np.ndarray | None:
         """Float weights in the GEMM view (``[G, M/G, K]`` for convs, ``[M, K]`` otherwise),
@@ -85,10 +95,11 @@ class OnnxLayer:
         """Integer weight rows ``[rows, K]`` a chunk of whole groups at a time (per-channel
         scales make chunks independent), so a huge FC layer never exists in float64 at once."""
         M, K, Mg = self.layer.M, self.layer.K, self.layer.m_per_group
+        R = self.rows_per_channel  # chunks hold whole channels too
         step = (
             Mg * max(1, _ROW_CHUNK_ELEMS // (K * Mg))
             if self.layer.groups > 1
-            else max(1, _ROW_CHUNK_ELEMS // K)
+            else R * max(1, _ROW_CHUNK_ELEMS // (K * R))
         )
         if self.int_weight is not None:
             W2 = self.int_weight.reshape(M, K)
@@ -102,8 +113,8 @@ class OnnxLayer:
             rows = np.asarray(W2[m0 : m0 + step], dtype=np.float64)
             if self.bn_scale is not None:
                 rows = rows * self.bn_scale[m0 : m0 + step, None]
-            q, _ = quantize_weights(rows, w_bits)
-            yield q.astype(int_dtype(w_bits))
+            q, _ = quantize_weights(rows.reshape(-1, R * K), w_bits)
+            yield q.reshape(rows.shape).astype(int_dtype(w_bits))
 
     def quantized_weights(self, w_bits: int = 8) -> np.ndarray | None:
         """Integer weights (the model's own, or per output channel; zeros stay zero) in
@@ -117,10 +128,43 @@ class OnnxLayer:
     def act_ints(self, tensor: np.ndarray, a_bits: int) -> np.ndarray:
         """A captured input as the integers the array sees: the model's own quantised
         values less their zero point, or a float tensor quantised with one scale."""
-        if self.act_zero_point is not None:
-            zp = np.asarray(self.act_zero_point, np.int64)
-            return np.asarray(tensor, np.int64) - zp
-        return quantize_activation(tensor, a_bits)
+        return self._ints(tensor, self.act_zero_point, a_bits)
+
+    def weight_ints(self, tensor: np.ndarray, a_bits: int) -> np.ndarray:
+        """The captured ``weight_input`` as integers, like :meth:`act_ints` with its own
+        zero point."""
+        return self._ints(tensor, self.weight_zero_point, a_bits)
+
+    def _ints(self, tensor: np.ndarray, zero_point, a_bits: int) -> np.ndarray:
+        if zero_point is None:
+            return quantize_activation(tensor, a_bits)
+        if isinstance(zero_point, str):
+            raise AccelError(f"node {self.node!r}: its zero point {zero_point!r} is computed "
+                             "at run time; it needs --input")  # fmt: skip
+        return np.asarray(tensor, np.int64) - np.asarray(zero_point, np.int64)
+
+    def runtime_zero_points(self) -> tuple[str, ...]:
+        """Names of the zero points only a run gives (captured with the layer)."""
+        zps = (self.act_zero_point, self.weight_zero_point)
+        return tuple(z for z in zps if isinstance(z, str))
+
+    def bind(self, tensors: Mapping[str, np.ndarray]) -> OnnxLayer:
+        """This layer with its run-time zero points replaced by their captured values
+        (one number each: the array subtracts one zero point per tensor)."""
+        if not self.runtime_zero_points():
+            return self
+
+        def value(zp):
+            if not isinstance(zp, str):
+                return zp
+            v = np.asarray(tensors[zp])
+            if v.size != 1:
+                raise AccelError(f"node {self.node!r}: zero point {zp!r} has shape "
+                                 f"{v.shape}, not one value")  # fmt: skip
+            return int(v.reshape(()))
+
+        return replace(self, act_zero_point=value(self.act_zero_point),
+                       weight_zero_point=value(self.weight_zero_point))  # fmt: skip
 
     def gemm_x(self, tensor: np.ndarray, a_bits: int) -> np.ndarray:
         """The array's ``X [G, K, N]`` of a captured input tensor."""

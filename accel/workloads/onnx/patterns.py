@@ -13,7 +13,6 @@ from ...config import ArrayConfig
 from ...encode import ActPattern, WeightPattern, pack_blocks, weight_pattern
 from ..sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
 from .model import OnnxLayer, OnnxModel
-from .ops.gemm import dynamic_weights
 
 __all__ = ["LayerPatterns", "act_pattern_chunked", "layer_operands", "layer_patterns",
            "lower_activation"]  # fmt: skip
@@ -48,8 +47,8 @@ def act_pattern_chunked(X: np.ndarray, block: int, cols: int) -> ActPattern:
 
 
 def _dynamic_w(item: OnnxLayer, tensors: dict[str, np.ndarray], a_bits: int) -> np.ndarray:
-    assert item.weight_input is not None
-    return dynamic_weights(item, item.act_ints(tensors[item.weight_input], a_bits))
+    assert item.weight_input is not None and item.w_lowering is not None
+    return item.w_lowering(item, item.weight_ints(tensors[item.weight_input], a_bits))
 
 
 @dataclass(frozen=True)
@@ -141,10 +140,46 @@ def layer_operands(
             rng = np.random.default_rng([seed, i])
             L = item.layer
             W = weights(item, rng, None)
+            _check_own_ints(model, item, W, None, cfg)
             yield item, W, random_acts(rng, (L.groups, L.K, L.N), act_density, cfg.a_bits)
     else:
         from .capture import capture
 
         for item, tensors in capture(model):
-            X = item.gemm_x(tensors[item.act_input], cfg.a_bits)
-            yield item, weights(item, None, tensors), np.asarray(X, np.int64)
+            X = np.asarray(item.gemm_x(tensors[item.act_input], cfg.a_bits), np.int64)
+            W = weights(item, None, tensors)
+            _check_own_ints(model, item, W, X, cfg)
+            yield item, W, X
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    """Bits of the smallest two's-complement integer that holds ``lo..hi``."""
+    return max(int(hi).bit_length(), int(-lo - 1).bit_length() if lo < 0 else 0) + 1
+
+
+def _check_own_ints(
+    model: OnnxModel, item: OnnxLayer, W: np.ndarray, X: np.ndarray | None, cfg: ArrayConfig
+) -> None:
+    """A quantised model's integers reach the RTL as they are (nothing rescales them):
+    refuse, naming the node and the range, those the array's operand widths cannot
+    hold (``x - x_zp`` of uint8 with a zero point other than 0 needs 9 bits)."""
+    own_w = item.int_weight is not None or (
+        item.layer.dynamic_weights and item.weight_zero_point is not None and X is not None
+    )
+    sides = [("weights", W, cfg.w_bits, "w_bits", own_w),
+             ("activations", X, cfg.a_bits, "a_bits", item.act_zero_point is not None)]  # fmt: skip
+    for what, ints, bits, name, own in sides:
+        if not own or ints is None or ints.size == 0:
+            continue
+        lo, hi = int(ints.min()), int(ints.max())
+        need = _signed_bits(lo, hi)
+        if need > bits:
+            from ...errors import AccelError
+
+            raise AccelError(
+                f"{item.op} node {item.node!r}: the model's {what} less their zero point "
+                f"span {lo}..{hi}, which needs {need}-bit signed operands; the array's "
+                f"{name} is {bits} ({-(1 << (bits - 1))}..{(1 << (bits - 1)) - 1}): use an "
+                f"array with {name} >= {need}",
+                source=model.path,
+            )

@@ -218,3 +218,62 @@ def test_loops_without_layers_are_followed_and_with_layers_refused(tmp_path: Pat
     onnx.save(looped(with_matmul=True), path)
     with pytest.raises(AccelError, match="Loop node 'repeat': its body holds MatMul nodes"):
         load_onnx(path)
+
+
+# -- model-local functions and Einsum ---------------------------------------------------------
+
+
+def test_model_local_functions_are_inlined(tmp_path: Path) -> None:
+    proj = helper.make_function(
+        "custom", "Proj", ["a", "b"], ["c"],
+        [helper.make_node("MatMul", ["a", "b"], ["c"], name="inner")],
+        [helper.make_opsetid("", 17)],
+    )  # fmt: skip
+    node = helper.make_node("Proj", ["x", "w"], ["y"], name="proj", domain="custom")
+    graph = helper.make_graph([node], "g", [_info("x", [2, 8])], [_info("y", None)],
+                              initializer=[_w("w", (8, 3))])  # fmt: skip
+    model = helper.make_model(graph, functions=[proj], opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("custom", 1)])  # fmt: skip
+    model.ir_version = 8
+    path = tmp_path / "fn.onnx"
+    onnx.save(model, path)
+    (item,) = load_onnx(path).layers
+    assert (item.op, item.layer.M, item.layer.K, item.layer.N) == ("MatMul", 3, 8, 2)
+
+
+@pytest.mark.parametrize(
+    ("equation", "a_shape", "b_shape", "const_b", "gmkn", "perm"),
+    [
+        ("bij,jk->bik", (2, 5, 8), (8, 3), True, (1, 3, 8, 10), (2, 0, 1)),  # x . W
+        ("bhid,bhjd->bhij", (2, 3, 5, 4), (2, 3, 6, 4), False, (6, 5, 4, 6), (0, 1, 2, 3)),
+        ("...d,ed->...e", (2, 7, 8), (4, 8), True, (1, 4, 8, 14), (2, 0, 1)),
+    ],
+)
+def test_einsum_as_a_gemm(tmp_path: Path, equation, a_shape, b_shape, const_b, gmkn,
+                          perm) -> None:  # fmt: skip
+    rng = np.random.default_rng(3)
+    b = rng.integers(-3, 4, b_shape).astype(np.float32)
+    inputs, inits = [_info("a", list(a_shape))], []
+    if const_b:
+        inits.append(numpy_helper.from_array(b, "b"))
+    else:
+        inputs.append(_info("b", list(b_shape)))
+    node = helper.make_node("Einsum", ["a", "b"], ["y"], name="mix", equation=equation)
+    model = _model([node], inputs, [_info("y", None)], inits)
+    path = tmp_path / "e.onnx"
+    onnx.save(model, path)
+    a = rng.integers(-3, 4, a_shape).astype(np.float32)
+    feeds = {"a": a} if const_b else {"a": a, "b": b}
+    (item,) = load_onnx(path, feeds).layers
+    G, M, K, N = gmkn
+    L = item.layer
+    assert (L.groups, L.m_per_group, L.K, L.N) == (G, M, K, N)
+    shared = {"bij,jk->bik": 8, "bhid,bhjd->bhij": 2 * 3 * 4, "...d,ed->...e": 8}[equation]
+    assert L.macs == np.prod(a_shape) * np.prod(b_shape) // shared  # every index once
+    # the array's GEMM of the lowered operands is onnxruntime's result, rearranged
+    W = item.weights() if const_b else item.w_lowering(item, a)
+    X = item.x_lowering(item, a if const_b else b)
+    Y = np.einsum("gmk,gkn->gmn", np.asarray(W, np.float64).reshape(G, M, K), X)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (expect,) = sess.run(None, feeds)
+    assert np.array_equal(Y, np.transpose(expect, perm).reshape(G, M, N))

@@ -8,11 +8,17 @@ followed for shapes only; any other operator is refused by name with its nodes.
 from __future__ import annotations
 
 from ..context import Lowering
-from . import conv, gemm
+from . import conv, conv_transpose, einsum, gemm, quantized
 
-__all__ = ["LOWERINGS", "PASS_THROUGH_OPS", "SUPPORTED_OPS", "op_key"]
+__all__ = ["DOMAIN_PASS_THROUGH_OPS", "LOWERINGS", "PASS_THROUGH_OPS", "SUPPORTED_OPS",
+           "op_key"]  # fmt: skip
 
-LOWERINGS: dict[str, Lowering] = {**conv.LOWERINGS, **gemm.LOWERINGS}
+LOWERINGS: dict[str, Lowering] = {**conv.LOWERINGS, **gemm.LOWERINGS, **einsum.LOWERINGS}
+LOWERINGS.update(conv_transpose.LOWERINGS)
+# The model's own integers: QOperator nodes, and a QDQ graph's float Conv/Gemm/MatMul
+# taking the integers in front of their DequantizeLinear inputs (float graphs unchanged).
+LOWERINGS.update(quantized.LOWERINGS)
+LOWERINGS.update({op: quantized.qdq(LOWERINGS[op]) for op in quantized.QDQ_OPS if op in LOWERINGS})
 
 # Operators that cost no MACs on the array: followed for shapes only.
 # fmt: off
@@ -43,7 +49,10 @@ PASS_THROUGH_OPS = frozenset(
     }
 )
 # fmt: on
-SUPPORTED_OPS = frozenset(LOWERINGS) | PASS_THROUGH_OPS
+PASS_THROUGH_OPS = PASS_THROUGH_OPS | quantized.PASS_THROUGH_OPS
+# Other domains' operators followed the same way, by op_key ("com.microsoft.QLinearAdd").
+DOMAIN_PASS_THROUGH_OPS: frozenset[str] = frozenset(quantized.DOMAIN_PASS_THROUGH_OPS)
+SUPPORTED_OPS = frozenset(LOWERINGS) | PASS_THROUGH_OPS | DOMAIN_PASS_THROUGH_OPS
 
 
 def op_key(node) -> str:

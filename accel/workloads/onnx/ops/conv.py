@@ -1,18 +1,20 @@
-"""Conv (1-D and 2-D) by im2col: ``M = Cout``, ``K = Cin/g x kh x kw``, ``N = pixels x
-batch``; a BatchNormalization that alone reads the conv's output is folded into it."""
+"""Conv (1-D, 2-D and 3-D) by im2col: ``M = Cout``, ``K = Cin/g x kernel taps``, ``N =
+output positions x batch``; a BatchNormalization that alone reads the conv's output is
+folded into it."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from ....golden import im2col
-from ...layer import conv2d
+from ....golden import im2col, im2col_nd
+from ...layer import ConvNdGeometry, Layer, conv2d
 from ..context import Context, fmt, node_attrs, node_label
 from ..model import OnnxLayer
 
-__all__ = ["LOWERINGS", "conv_pads", "conv_x"]
+__all__ = ["LOWERINGS", "conv_nd_x", "conv_pads", "conv_x"]
 
 
 def conv_pads(attrs, in_sizes, k_sizes, strides, dilations) -> tuple[int, ...]:
@@ -41,15 +43,26 @@ def conv_x(item: OnnxLayer, q: np.ndarray) -> np.ndarray:
     return im2col(np.asarray(q).reshape(geo.batch, geo.in_ch, geo.in_h, geo.in_w), geo)
 
 
+def conv_nd_x(item: OnnxLayer, q: np.ndarray) -> np.ndarray:
+    """N-D im2col of the (integer) input, per group (a 3-D conv's geometry is the item's)."""
+    geo = item.geometry
+    return im2col_nd(np.asarray(q).reshape(geo.batch, geo.in_ch, *geo.in_size), geo)
+
+
 def conv_layer(ctx: Context, node, attrs: dict[str, Any], x_shape, w: np.ndarray) -> OnnxLayer:
-    """A 1-D or 2-D Conv with input shape ``x_shape`` and weights ``w`` (OI[H]W), whatever
-    the weights' source (float or the model's own integers)."""
+    """A 1-D, 2-D or 3-D Conv with input shape ``x_shape`` and weights ``w`` (OI[D][H]W),
+    whatever the weights' source (float or the model's own integers)."""
     spatial = len(x_shape) - 2
     groups = int(attrs.get("group", 1))
     strides = [int(s) for s in attrs.get("strides", [1] * spatial)]
     dilations = [int(d) for d in attrs.get("dilations", [1] * spatial)]
     k_sizes = [int(k) for k in attrs.get("kernel_shape", w.shape[2:])]
     pads = conv_pads(attrs, x_shape[2:], k_sizes, strides, dilations)
+    if spatial >= 3:
+        geo = ConvNdGeometry(int(x_shape[1]), int(w.shape[0]), tuple(x_shape[2:]),
+                             tuple(k_sizes), tuple(strides), pads, tuple(dilations), groups,
+                             int(x_shape[0]))  # fmt: skip
+        return _conv_nd_layer(ctx, node, geo, w)
     if spatial == 1:  # Conv1d as a 2-D conv of height 1
         x_shape = (x_shape[0], x_shape[1], 1, x_shape[2])
         k_sizes, strides, dilations = [1, k_sizes[0]], [1, strides[0]], [1, dilations[0]]
@@ -85,9 +98,45 @@ def conv_layer(ctx: Context, node, attrs: dict[str, Any], x_shape, w: np.ndarray
     )
 
 
+def _conv_nd_layer(ctx: Context, node, geo: ConvNdGeometry, w: np.ndarray) -> OnnxLayer:
+    """A conv over three (or more) spatial axes: the same im2col GEMM, its geometry kept in
+    the item (the simulator reads only M, K, N, groups and input_elems)."""
+    G = geo.groups
+    if (tuple(w.shape[2:]) != geo.kernel or w.shape[1] * G != geo.in_ch
+            or geo.out_ch % G):  # fmt: skip
+        raise ctx.error(node, f"weight {fmt(w.shape)} does not fit input "
+                              f"{fmt((geo.batch, geo.in_ch, *geo.in_size))} with group={G} "
+                              f"and kernel_shape={list(geo.kernel)}")  # fmt: skip
+    out = geo.out_size
+    if min(geo.pads) < 0 or min(out) < 1:
+        raise ctx.error(node, f"kernel {list(geo.kernel)} with pads {list(geo.pads)} does "
+                              f"not fit input {list(geo.in_size)}")  # fmt: skip
+    label = node_label(node)
+    n = len(geo.in_size)
+    layer = Layer(
+        name=label,
+        M=geo.out_ch,
+        K=geo.in_ch // G * math.prod(geo.kernel),
+        N=math.prod(out) * geo.batch,
+        groups=G,
+        kind=f"conv{n}d",
+        input_elems=geo.in_ch * math.prod(geo.in_size) * geo.batch,
+    )
+    return OnnxLayer(
+        layer=layer,
+        node=label,
+        op=node.op_type,
+        act_input=node.input[0],
+        act_shape=tuple(ctx.shapes[node.input[0]]),
+        x_lowering=conv_nd_x,
+        geometry=geo,
+        raw_weight=w.reshape(G, geo.out_ch // G, -1),
+    )
+
+
 def check_rank(ctx: Context, node, x_shape, w_shape) -> None:
-    if len(x_shape) not in (3, 4) or len(w_shape) != len(x_shape):
-        raise ctx.error(node, "only 1-D and 2-D convolutions are supported, not input "
+    if len(x_shape) not in (3, 4, 5) or len(w_shape) != len(x_shape):
+        raise ctx.error(node, "only 1-D, 2-D and 3-D convolutions are supported, not input "
                               f"{fmt(x_shape)} with weight {fmt(w_shape)}")  # fmt: skip
 
 

@@ -148,6 +148,7 @@ def matmul_layer(ctx: Context, node, a_const, b_const) -> OnnxLayer:
         tuple(b_shape),
         batched_x,
         weight_input=a_name,
+        w_lowering=dynamic_weights,
         weight_shape=tuple(a_shape),
     )
 
