@@ -153,7 +153,7 @@ def capture(
     feeds = model.feeds
     assert feeds is not None, "capture needs a model loaded with --input data"
     wanted = [
-        [n for n in (it.act_input, it.weight_input, *it.runtime_zero_points()) if n]
+        [n for n in (it.act_input, it.weight_input, *it.runtime_zero_points(), *it.x_inputs) if n]
         for it in model.layers
     ]
     sizes = {}
@@ -163,6 +163,8 @@ def capture(
             sizes[it.weight_input] = math.prod(it.weight_shape or ())
         for n in it.runtime_zero_points():  # DynamicQuantizeLinear's: one value
             sizes.setdefault(n, 1)
+        for n, shape in it.x_inputs.items():  # what the x_lowering reads besides
+            sizes.setdefault(n, math.prod(shape))
     inits = {t.name for t in model.model.graph.initializer}
     extra = sorted({n for names in wanted for n in names} - set(feeds) - inits)
     session = session_with_outputs(path, model.model, extra)

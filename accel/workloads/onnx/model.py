@@ -70,6 +70,10 @@ class OnnxLayer:
     # consecutive GEMM rows that share one output channel's weight scale: a ConvTranspose's
     # kernel taps, which col2im sums into one output value (1 for every other layer)
     rows_per_channel: int = 1
+    # further tensors (name -> shape) the x_lowering reads as floats, captured with the
+    # layer and bound as ``x_values`` (a GRU's r ⊙ h needs its sequence and state)
+    x_inputs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    x_values: Mapping[str, np.ndarray] | None = field(default=None, repr=False)
 
     def weights(self) -> np.ndarray | None:
         """Float weights in the GEMM view (``[G, M/G, K]`` for convs, ``[M, K]`` otherwise),
@@ -150,7 +154,11 @@ class OnnxLayer:
 
     def bind(self, tensors: Mapping[str, np.ndarray]) -> OnnxLayer:
         """This layer with its run-time zero points replaced by their captured values
-        (one number each: the array subtracts one zero point per tensor)."""
+        (one number each: the array subtracts one zero point per tensor), and its
+        ``x_inputs`` bound as ``x_values``."""
+        if self.x_inputs and self.x_values is None:
+            values = {n: tensors[n] for n in self.x_inputs}
+            return replace(self, x_values=values).bind(tensors)
         if not self.runtime_zero_points():
             return self
 

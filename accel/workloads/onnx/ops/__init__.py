@@ -8,13 +8,14 @@ followed for shapes only; any other operator is refused by name with its nodes.
 from __future__ import annotations
 
 from ..context import Lowering
-from . import conv, conv_transpose, einsum, gemm, quantized
+from . import conv, conv_transpose, einsum, gemm, quantized, rnn
 
 __all__ = ["DOMAIN_PASS_THROUGH_OPS", "LOWERINGS", "PASS_THROUGH_OPS", "SUPPORTED_OPS",
            "op_key"]  # fmt: skip
 
 LOWERINGS: dict[str, Lowering] = {**conv.LOWERINGS, **gemm.LOWERINGS, **einsum.LOWERINGS}
 LOWERINGS.update(conv_transpose.LOWERINGS)
+LOWERINGS.update(rnn.LOWERINGS)  # LSTM, GRU, DynamicQuantizeLSTM: one GEMM per step
 # The model's own integers: QOperator nodes, and a QDQ graph's float Conv/Gemm/MatMul
 # taking the integers in front of their DequantizeLinear inputs (float graphs unchanged).
 LOWERINGS.update(quantized.LOWERINGS)
