@@ -20,11 +20,31 @@ from ...errors import AccelError
 from ...quant import int_dtype, quantize_activation, quantize_weights
 from ..layer import Layer
 
-__all__ = ["OnnxLayer", "OnnxModel"]
+__all__ = ["OnnxLayer", "OnnxModel", "forget_quantized"]
 
 _ROW_CHUNK_ELEMS = 1 << 22  # weights quantised this many values at a time
 
 XLowering = Callable[["OnnxLayer", np.ndarray], np.ndarray]
+
+
+_RECENT: list[tuple[np.ndarray, int, np.ndarray]] = []  # the last tensors quantised
+
+
+def _quantized(tensor: np.ndarray, a_bits: int) -> np.ndarray:
+    """``quantize_activation``, remembering the last few tensors: the T steps of a
+    recurrence all read one captured Y, which would otherwise be quantised T times."""
+    for seen, bits, q in _RECENT:
+        if seen is tensor and bits == a_bits:
+            return q
+    q = quantize_activation(tensor, a_bits)
+    _RECENT.insert(0, (tensor, a_bits, q))
+    del _RECENT[2:]
+    return q
+
+
+def forget_quantized() -> None:
+    """Drop the remembered tensors once a model's capture is done."""
+    _RECENT.clear()
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,7 +161,7 @@ class OnnxLayer:
 
     def _ints(self, tensor: np.ndarray, zero_point, a_bits: int) -> np.ndarray:
         if zero_point is None:
-            return quantize_activation(tensor, a_bits)
+            return _quantized(tensor, a_bits)
         if isinstance(zero_point, str):
             raise AccelError(f"node {self.node!r}: its zero point {zero_point!r} is computed "
                              "at run time; it needs --input")  # fmt: skip

@@ -12,7 +12,7 @@ import numpy as np
 from ...config import ArrayConfig
 from ...encode import ActPattern, WeightPattern, pack_blocks, weight_pattern
 from ..sparsity import WeightSparsity, layer_act_pattern, layer_weight_pattern
-from .model import OnnxLayer, OnnxModel
+from .model import OnnxLayer, OnnxModel, forget_quantized
 
 __all__ = ["LayerPatterns", "act_pattern_chunked", "layer_operands", "layer_patterns",
            "lower_activation"]  # fmt: skip
@@ -106,6 +106,7 @@ def layer_patterns(
             else:
                 wp = item.weight_pattern(cfg)
             yield LayerPatterns(item, wp, ap, None)
+        forget_quantized()
     if progress:
         progress(total, total, "")
 
@@ -150,6 +151,7 @@ def layer_operands(
             W = weights(item, None, tensors)
             _check_own_ints(model, item, W, X, cfg)
             yield item, W, X
+        forget_quantized()
 
 
 def _signed_bits(lo: int, hi: int) -> int:
