@@ -105,7 +105,7 @@ def session_with_outputs(path: str, model, names: Iterable[str]):
             if v.name in extra and types.get(v.name):  # output) is left to onnxruntime
                 v.type.tensor_type.elem_type = types[v.name]
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # fatal only: an error is our one line, not its log
         options.intra_op_num_threads = 2
         return ort.InferenceSession(
             m.SerializeToString(), options, providers=["CPUExecutionProvider"]

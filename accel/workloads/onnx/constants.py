@@ -21,6 +21,7 @@ class Constants:
         self.producer = {o: n for n in graph.node for o in n.output if o}
         self.graph_inputs = {v.name for v in graph.input} - set(self.inits)
         self.cache: dict[str, np.ndarray | None] = {}
+        self.why: dict[str, str] = {}  # a constant subgraph that did not fold: which node, why
 
     def get(self, name: str) -> np.ndarray | None:
         """The tensor's value, or None when it depends on a graph input."""
@@ -60,22 +61,30 @@ class Constants:
         if node.op_type == "Shape":
             return None  # data-dependent on purpose; shape inference covers it
         args = [self.get(i) if i else None for i in node.input]
-        if any(a is None for i, a in zip(node.input, args, strict=True) if i):
+        missing = [i for i, a in zip(node.input, args, strict=True) if i and a is None]
+        if missing:
+            why = next((self.why[i] for i in missing if i in self.why), None)
+            if why is not None:
+                self.why[name] = why
             return None
-        if node.op_type == "ConstantOfShape":
-            value = attrs.get("value")
-            fill = numpy_helper.to_array(value).reshape(-1) if value is not None else None
-            fill = fill if fill is not None and fill.size else np.zeros(1, np.float32)
-            shape = tuple(int(s) for s in np.asarray(args[0]).reshape(-1))
-            return np.broadcast_to(fill[0], shape)  # no memory: one value, many places
-        if node.op_type in self._SIMPLE and len(node.output) == 1:
-            return self._simple(node, attrs, args)
-        try:  # anything else: onnx's own reference implementation
+        try:
+            if node.op_type == "ConstantOfShape":
+                value = attrs.get("value")
+                fill = numpy_helper.to_array(value).reshape(-1) if value is not None else None
+                fill = fill if fill is not None and fill.size else np.zeros(1, np.float32)
+                shape = tuple(int(s) for s in np.asarray(args[0]).reshape(-1))
+                return np.broadcast_to(fill[0], shape)  # no memory: one value, many places
+            if node.op_type in self._SIMPLE and len(node.output) == 1:
+                return self._simple(node, attrs, args)
+            # anything else: onnx's own reference implementation
             from onnx.reference import ReferenceEvaluator
 
             feeds = {i: a for i, a in zip(node.input, args, strict=True) if i}
             outs = ReferenceEvaluator(node).run(None, feeds)
-        except Exception:  # a constant we cannot fold is reported where it is needed
+        except Exception as err:  # a constant we cannot fold is reported where it is needed
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            label = node.name or node.output[0]
+            self.why[name] = f"{node.op_type} node {label!r} does not fold ({text[:200]})"
             return None
         return np.asarray(outs[list(node.output).index(name)])
 
@@ -100,6 +109,8 @@ class Constants:
             if op == "Squeeze":
                 return np.squeeze(x, tuple(axes) if axes is not None else None)
             out_rank = x.ndim + len(axes)
+            if any(not -out_rank <= a < out_rank for a in axes):
+                raise ValueError(f"axes {list(axes)} out of range for rank {out_rank}")
             return np.expand_dims(x, tuple(a % out_rank for a in axes))
         shape = attrs.get("shape") if len(args) < 2 else np.asarray(args[1]).reshape(-1)
         shape = [

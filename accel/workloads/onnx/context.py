@@ -50,9 +50,16 @@ class Context:
     def static_shape(self, name: str, node, what: str = "input") -> tuple[int, ...]:
         """A tensor's shape, every dimension known, or an error that says what to do."""
         shape = self.shapes.get(name)
+        if shape is None and not self.consts.exists(name):
+            said = "is not given" if not name else (
+                f"{name!r} is not a graph input, an initializer or any node's output"
+            )  # fmt: skip
+            raise self.error(node, f"{what} {said}")
         if shape is None or not all(isinstance(d, int) for d in shape):
             got = "no shape" if shape is None else f"shape {fmt(shape)}"
             hint = "" if self.runtime else "; give --input to take shapes from a run"
+            if name in self.consts.why:  # a constant that did not fold: that is the cause
+                hint = f" ({self.consts.why[name]})"
             raise AccelError(
                 f"{what} {name!r} of {node.op_type} node {node_label(node)!r} has {got} "
                 f"after shape inference{hint}",
@@ -69,7 +76,11 @@ class Context:
         name = node.input[index] if len(node.input) > index else ""
         value = self.consts.get(name)
         if value is None:
+            if not name:
+                raise self.error(node, f"{what} (input {index}) is not given")
             where = "missing from the file" if not self.consts.exists(name) else "not a constant"
+            if name in self.consts.why:
+                where += f": {self.consts.why[name]}"
             raise AccelError(
                 f"{what} {name!r} of {node.op_type} node {node_label(node)!r} is {where} "
                 "(weights must be initializers, Constant or ConstantOfShape)",

@@ -9,13 +9,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ...errors import AccelError
+from ...errors import AccelError, brief
 from .constants import Constants
 from .context import node_attrs, node_label
 
 __all__ = ["inline_branches", "check_loops"]
 
 _MAX_INLINED = 10_000  # If nodes inlined in one model (nested ones count once each)
+
+
+def _is_graph(value) -> bool:
+    from onnx import GraphProto
+
+    return isinstance(value, GraphProto)
 
 
 def _branch_ops(graph) -> set[str]:
@@ -39,8 +45,9 @@ def check_loops(path: str, graph, lowered: Callable[[str], bool]) -> None:
         if node.op_type not in ("Loop", "Scan"):
             continue
         body = node_attrs(node).get("body")
-        if body is None:
-            raise AccelError(f"{node.op_type} node {node_label(node)!r} has no body", source=path)
+        if not _is_graph(body):
+            said = "has no body" if body is None else f"has body {brief(body)}, not a graph"
+            raise AccelError(f"{node.op_type} node {node_label(node)!r} {said}", source=path)
         inside = sorted(op for op in _branch_ops(body) if lowered(op))
         if inside:
             raise AccelError(
@@ -64,6 +71,8 @@ def inline_branches(path: str, model, feeds: dict[str, np.ndarray] | None) -> in
         if count >= _MAX_INLINED:
             raise AccelError(f"more than {_MAX_INLINED:,} If nodes", source=path)
         node = graph.node[index]
+        if not node.input or not node.input[0]:
+            raise AccelError(f"If node {node_label(node)!r} has no condition input", source=path)
         cond = Constants(path, graph).get(node.input[0])  # afresh: the graph changed
         if cond is None:
             if feeds is None:
@@ -73,10 +82,25 @@ def inline_branches(path: str, model, feeds: dict[str, np.ndarray] | None) -> in
                     source=path,
                 )
             cond = _run_value(path, model, feeds, node.input[0])
-        taken = "then_branch" if bool(np.asarray(cond).reshape(-1)[0]) else "else_branch"
+        cond = np.asarray(cond)
+        if cond.size != 1 or cond.dtype.kind not in "biuf":
+            raise AccelError(
+                f"If node {node_label(node)!r}: its condition {node.input[0]!r} is "
+                f"{list(cond.shape)} of {cond.dtype}, not one boolean",
+                source=path,
+            )
+        taken = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
         branch = node_attrs(node).get(taken)
-        if branch is None:
-            raise AccelError(f"If node {node_label(node)!r} has no {taken}", source=path)
+        if not _is_graph(branch):
+            said = f"has no {taken}" if branch is None else f"has {taken} {brief(branch)}"
+            said += "" if branch is None else ", not a graph"
+            raise AccelError(f"If node {node_label(node)!r} {said}", source=path)
+        if len(branch.output) != len(node.output):
+            raise AccelError(
+                f"If node {node_label(node)!r} has {len(node.output)} outputs, but its {taken} "
+                f"{len(branch.output)}",
+                source=path,
+            )
         _splice(model, index, node, branch)
         count += 1
 

@@ -177,8 +177,32 @@ def resolve_inputs(
         )  # fmt: skip
         resolved[v.name] = _fix(path, v, shape, notes)
         if given is not None and not isinstance(given, tuple):
-            feeds[v.name] = np.ascontiguousarray(given, dtype=_input_dtype(v))
+            feeds[v.name] = _cast(path, v, given)
     return resolved, (feeds if feeds else None)
+
+
+def _cast(path: str, v, given: Any) -> np.ndarray:
+    """``--input``'s array in the input's element type, refused by name where the cast
+    would change a value (a float past float32's range, a fraction or an out-of-range
+    number for an integer input)."""
+    a = np.asarray(given)
+    dtype = _input_dtype(v)
+    with np.errstate(all="ignore"):
+        out = np.ascontiguousarray(a, dtype=dtype)
+    if a.dtype.kind not in "fiu" or dtype.kind not in "fiu":
+        return out
+    if dtype.kind == "f":
+        bad = ~np.isfinite(out) & np.isfinite(a)
+        why = f"overflows the model's {dtype}"
+    else:
+        with np.errstate(all="ignore"):
+            bad = out != a
+        why = f"is not a {dtype}, the input's element type"
+    if np.any(bad):
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AccelError(f"--input array for {v.name!r}: value {a[where]} at {where} {why}",
+                         source=path)  # fmt: skip
+    return out
 
 
 def _fix(path: str, v, given: tuple[int, ...] | None, notes: list[str]) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from .control import check_loops, inline_branches
 from .load import check_ops, infer_shapes, read_model, resolve_inputs
 from .model import OnnxModel
 from .ops import LOWERINGS, SUPPORTED_OPS, op_key
+from .ops.einsum import check_equations
 
 __all__ = ["load_onnx"]
 
@@ -38,6 +39,7 @@ def load_onnx(path: str | Path, data: Any = None) -> OnnxModel:
                      f"{'they take' if inlined > 1 else 'it takes'}")  # fmt: skip
     check_ops(path, graph, SUPPORTED_OPS)
     check_loops(path, graph, LOWERINGS.__contains__)
+    check_equations(path, graph)
     shapes = infer_shapes(path, model, inputs)
     consts = Constants(path, graph)
     runtime = False
@@ -61,7 +63,7 @@ def load_onnx(path: str | Path, data: Any = None) -> OnnxModel:
         lower = LOWERINGS.get(op_key(node))
         if lower is None:
             continue
-        if len(node.input) < 2:
+        if len(node.input) < 2 and node.op_type != "Einsum":  # Einsum says how many itself
             raise ctx.error(node, "has fewer than 2 inputs")
         try:
             items = lower(ctx, node, node_attrs(node))

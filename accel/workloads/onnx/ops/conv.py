@@ -5,6 +5,7 @@ folded into it."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,34 @@ from ...layer import ConvNdGeometry, Layer, conv2d
 from ..context import Context, fmt, node_attrs, node_label
 from ..model import OnnxLayer
 
-__all__ = ["LOWERINGS", "conv_nd_x", "conv_pads", "conv_x"]
+__all__ = ["LOWERINGS", "auto_pad", "check_bias", "check_conv_attrs", "conv_nd_x", "conv_pads",
+           "conv_x"]  # fmt: skip
+
+
+AUTO_PADS = ("NOTSET", "", "VALID", "SAME_UPPER", "SAME_LOWER")
+
+
+def auto_pad(ctx: Context, node, attrs) -> str:
+    """The node's ``auto_pad``, one of ONNX's values, or an error naming it."""
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode(errors="replace") if isinstance(auto, bytes) else str(auto)
+    if auto not in AUTO_PADS:
+        raise ctx.error(node, f"auto_pad {auto!r} is not NOTSET, VALID, SAME_UPPER or "
+                              "SAME_LOWER")  # fmt: skip
+    return auto
+
+
+def check_conv_attrs(ctx: Context, node, n: int, **lists: Sequence[int]) -> None:
+    """Each attribute list has ``n`` values (``pads`` ``2n``); strides and dilations are
+    at least 1 and pads at least 0: else one error naming the attribute and its value."""
+    for name, values in lists.items():
+        want = 2 * n if name == "pads" else n
+        low = 0 if name in ("pads", "output_padding") else 1
+        if len(values) != want:
+            raise ctx.error(node, f"{name} {list(values)} must have {want} values "
+                                  f"for a {n}-D input")  # fmt: skip
+        if name != "kernel_shape" and min(values, default=low) < low:
+            raise ctx.error(node, f"{name} {list(values)} must be at least {low}")
 
 
 def conv_pads(attrs, in_sizes, k_sizes, strides, dilations) -> tuple[int, ...]:
@@ -57,7 +85,11 @@ def conv_layer(ctx: Context, node, attrs: dict[str, Any], x_shape, w: np.ndarray
     strides = [int(s) for s in attrs.get("strides", [1] * spatial)]
     dilations = [int(d) for d in attrs.get("dilations", [1] * spatial)]
     k_sizes = [int(k) for k in attrs.get("kernel_shape", w.shape[2:])]
+    check_conv_attrs(ctx, node, spatial, strides=strides, dilations=dilations,
+                     kernel_shape=k_sizes)  # fmt: skip
+    auto_pad(ctx, node, attrs)
     pads = conv_pads(attrs, x_shape[2:], k_sizes, strides, dilations)
+    check_conv_attrs(ctx, node, spatial, pads=pads)
     if spatial >= 3:
         geo = ConvNdGeometry(int(x_shape[1]), int(w.shape[0]), tuple(x_shape[2:]),
                              tuple(k_sizes), tuple(strides), pads, tuple(dilations), groups,
@@ -134,6 +166,13 @@ def _conv_nd_layer(ctx: Context, node, geo: ConvNdGeometry, w: np.ndarray) -> On
     )
 
 
+def check_bias(ctx: Context, node, bias: np.ndarray, out_ch: int, index: int = 2) -> None:
+    """A conv's bias has one value per output channel."""
+    if bias.size != out_ch:
+        raise ctx.error(node, f"bias {node.input[index]!r} {fmt(bias.shape)} is not one value "
+                              f"per output channel ({out_ch})")  # fmt: skip
+
+
 def check_rank(ctx: Context, node, x_shape, w_shape) -> None:
     if len(x_shape) not in (3, 4, 5) or len(w_shape) != len(x_shape):
         raise ctx.error(node, "only 1-D, 2-D and 3-D convolutions are supported, not input "
@@ -147,6 +186,7 @@ def lower_conv(ctx: Context, node, attrs: dict[str, Any]) -> list[OnnxLayer]:
     item = conv_layer(ctx, node, attrs, x_shape, w)
     bias = ctx.constant(node, 2)
     if bias is not None:
+        check_bias(ctx, node, bias, item.layer.M)
         item = _replace(item, raw_bias=np.asarray(bias, np.float64).reshape(-1))
     bn = ctx.only_reader(node.output[0], "BatchNormalization")
     fold = None if bn is None else _bn_fold(ctx, bn)

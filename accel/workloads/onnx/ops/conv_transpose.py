@@ -21,6 +21,7 @@ from ....golden import conv_transpose_gemm_w, conv_transpose_gemm_x
 from ...layer import ConvTransposeGeometry, Layer
 from ..context import Context, fmt, node_label
 from ..model import OnnxLayer
+from .conv import auto_pad, check_bias, check_conv_attrs
 
 __all__ = ["LOWERINGS", "conv_transpose_geometry", "conv_transpose_layer", "conv_transpose_x"]
 
@@ -54,8 +55,8 @@ def conv_transpose_geometry(
     out_pad = _ints(attrs, "output_padding", [0] * n)
     if not (len(strides) == len(dilations) == len(out_pad) == n):
         raise ctx.error(node, f"strides, dilations and output_padding must have {n} values")
-    auto = attrs.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
+    check_conv_attrs(ctx, node, n, strides=strides, dilations=dilations, output_padding=out_pad)
+    auto = auto_pad(ctx, node, attrs)
     full = [(m - 1) * s + (k - 1) * d + 1
             for m, k, s, d in zip(in_size, kernel, strides, dilations, strict=True)]  # fmt: skip
     target: list[int] | None = None
@@ -79,6 +80,7 @@ def conv_transpose_geometry(
         pads = (0,) * 2 * n
     else:
         pads = _ints(attrs, "pads", [0] * 2 * n)
+        check_conv_attrs(ctx, node, n, pads=pads)
     geo = ConvTransposeGeometry(in_ch, int(w_shape[1]) * groups, in_size, kernel, strides,
                                 pads, dilations, out_pad, groups, batch)  # fmt: skip
     if (len(pads) != 2 * n or min(pads) < 0 or min(out_pad) < 0 or min(strides) < 1
@@ -142,6 +144,7 @@ def lower_conv_transpose(ctx: Context, node, attrs: dict[str, Any]) -> list[Onnx
     if bias is not None:
         from dataclasses import replace
 
+        check_bias(ctx, node, bias, item.geometry.out_ch)
         item = replace(item, raw_bias=np.asarray(bias, np.float64).reshape(-1))
     return [item]
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ....errors import AccelError
 from ...layer import Layer, matmul
-from ..context import Context, node_label
+from ..context import Context, node_attrs, node_label
 from ..model import OnnxLayer
 
-__all__ = ["LOWERINGS", "einsum_x", "einsum_w"]
+__all__ = ["LOWERINGS", "check_equations", "einsum_x", "einsum_w", "equation_error"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,40 @@ def einsum_x(item: OnnxLayer, q: np.ndarray) -> np.ndarray:
 
 def einsum_w(item: OnnxLayer, q: np.ndarray) -> np.ndarray:
     return item.geometry.w(q)
+
+
+def equation_error(equation: str) -> str | None:
+    """Why ``equation`` is not an Einsum equation (None when it is): terms of letters with
+    at most one ``...`` each, comma-separated, then optionally ``->`` and an output term
+    whose letters occur once each and in some operand. Checked before shape inference,
+    which loops forever on some malformed ones (``'a.b,bc->ac'``)."""
+    lhs, arrow, out = equation.replace(" ", "").partition("->")
+    for term in [*lhs.split(","), *([out] if arrow else [])]:
+        rest = term.replace("...", "", 1)
+        bad = next((c for c in rest if c not in string.ascii_letters), None)
+        if bad is not None:
+            return f"{bad!r} in term {term!r} is not a letter or one '...'"
+    if arrow:
+        dup = next((c for c in out if c.isalpha() and out.count(c) > 1), None)
+        if dup is not None:
+            return f"output {out!r} repeats index {dup!r}"
+        stray = next((c for c in out if c.isalpha() and c not in lhs), None)
+        if stray is not None:
+            return f"output index {stray!r} is in no operand"
+    return None
+
+
+def check_equations(path: str, graph) -> None:
+    """Every Einsum node's equation is well formed, or one error naming node and value."""
+    for node in graph.node:
+        if node.op_type != "Einsum" or node.domain not in ("", "ai.onnx"):
+            continue
+        eq = node_attrs(node).get("equation", b"")
+        equation = eq.decode(errors="replace") if isinstance(eq, bytes) else str(eq)
+        why = equation_error(equation)
+        if why is not None:
+            raise AccelError(f"Einsum node {node_label(node)!r}: equation {equation!r}: {why}",
+                             source=path)  # fmt: skip
 
 
 def _terms(ctx: Context, node, equation: str, ranks: list[int]) -> tuple[list[str], str]:

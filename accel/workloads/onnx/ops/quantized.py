@@ -27,7 +27,7 @@ import numpy as np
 
 from ..context import Context, Lowering, fmt, node_attrs
 from ..model import OnnxLayer
-from .conv import conv_layer
+from .conv import check_bias, conv_layer
 from .gemm import gemm_layer, matmul_layer
 
 __all__ = ["LOWERINGS", "PASS_THROUGH_OPS", "DOMAIN_PASS_THROUGH_OPS", "QDQ_OPS", "qdq"]
@@ -87,7 +87,10 @@ def _int_weight(ctx: Context, node, w_index: int, zp_index: int, axis: int) -> n
     zp = ctx.constant(node, zp_index) if _input(node, zp_index) else np.zeros((), w.dtype)
     if zp is None:
         raise ctx.error(node, f"weight zero point {_input(node, zp_index)!r} is not a constant")
-    if zp.size not in (1, w.shape[axis]):
+    if zp.dtype.kind not in "iu":
+        raise ctx.error(node, f"weight zero point {_input(node, zp_index)!r} holds {zp.dtype}, "
+                              "not integers")  # fmt: skip
+    if zp.ndim > 1 or zp.size not in (1, w.shape[axis]):
         raise ctx.error(
             node,
             f"weight zero point {fmt(zp.shape)} fits neither one tensor nor "
@@ -98,8 +101,10 @@ def _int_weight(ctx: Context, node, w_index: int, zp_index: int, axis: int) -> n
 
 def _scale(ctx: Context, node, index: int | None, rows: int) -> np.ndarray:
     """A scale per output row (``[rows]``), 1 where the node has none (``*Integer``)."""
-    if index is None or not _input(node, index):
+    if index is None:
         return np.ones(rows, np.float32)
+    if not _input(node, index):
+        raise ctx.error(node, f"scale input {index} is not given (the operator requires it)")
     s = ctx.constant(node, index)
     if s is None or s.size not in (1, rows):
         raise ctx.error(
@@ -117,6 +122,8 @@ def _act_zero_point(ctx: Context, node, index: int) -> ZeroPoint:
     value = ctx.consts.get(name)
     if value is None:
         return name
+    if value.dtype.kind not in "iu":
+        raise ctx.error(node, f"activation zero point {name!r} holds {value.dtype}, not integers")
     if value.size != 1:
         raise ctx.error(
             node,
@@ -168,6 +175,8 @@ def _conv(
     M = item.layer.M
     w_scale = _scale(ctx, node, None if scales is None else scales[1], M)
     bias = ctx.constant(node, bias_i) if bias_i is not None else None
+    if bias is not None:
+        check_bias(ctx, node, bias, M, bias_i)
     raw_bias = None
     if bias is not None and bias.size == M and scales is not None:
         x_scale = _scale(ctx, node, scales[0], 1)[0]

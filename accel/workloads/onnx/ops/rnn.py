@@ -44,6 +44,7 @@ class ResetGate:
     clip: float | None
     act: str
     unsupported: str | None = None  # why r cannot be computed (then X is refused)
+    source: str | None = None  # the model file, for the error
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,10 @@ def reset_state_x(item: OnnxLayer, q: np.ndarray) -> np.ndarray:
     gate = g.reset
     assert gate is not None
     if gate.unsupported:
-        raise AccelError(f"{item.op} node {item.node!r}: {gate.unsupported}")
+        raise AccelError(f"{item.op} node {item.node!r}: {gate.unsupported}", source=gate.source)
     if item.x_values is None:
         raise AccelError(f"{item.op} node {item.node!r}: r ⊙ h needs the captured sequence "
-                         "and state (--input)")  # fmt: skip
+                         "and state (--input)", source=gate.source)  # fmt: skip
     h_all = np.asarray(item.x_values[item.act_input], np.float64)
     x_t = _seq_view(item.x_values[gate.seq], g)[g.t]
     h = _state(h_all, g)
@@ -234,7 +235,7 @@ def _initial_h(ctx: Context, node, label: str, shape: tuple[int, ...]) -> str | 
     return out
 
 
-def _check_lengths(ctx: Context, node, steps: int) -> None:
+def _check_lengths(ctx: Context, node, steps: int, batch: int) -> None:
     """``sequence_lens`` shorter than T skip steps per batch entry: refused."""
     name = _input(node, 4)
     if not name:
@@ -245,6 +246,9 @@ def _check_lengths(ctx: Context, node, steps: int) -> None:
                               f"than T={steps} skips steps per batch entry, which one schedule "
                               "of T steps cannot say; export without it")  # fmt: skip
     short = np.asarray(lens).reshape(-1)
+    if short.size != batch:
+        raise ctx.error(node, f"sequence_lens {name!r} {fmt(np.shape(lens))} is not one length "
+                              f"per batch entry ([{batch}])")  # fmt: skip
     if np.any(short != steps):
         raise ctx.error(node, f"sequence_lens {short.tolist()} are not all T={steps}: "
                               "steps past a sequence's end are skipped per batch entry, which "
@@ -252,7 +256,7 @@ def _check_lengths(ctx: Context, node, steps: int) -> None:
 
 
 def _reset_gate(attrs: dict[str, Any], d: int, seq: str, wts: _Weights,
-                bias: np.ndarray | None) -> ResetGate:  # fmt: skip
+                bias: np.ndarray | None, source: str) -> ResetGate:  # fmt: skip
     """The reset-gate parameters of direction ``d`` (activation f, clip)."""
     acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
     act = acts[2 * d] if len(acts) > 2 * d else "Sigmoid"
@@ -263,7 +267,7 @@ def _reset_gate(attrs: dict[str, Any], d: int, seq: str, wts: _Weights,
         why = f"activation {act!r} is not modelled in r ⊙ h"
     clip = attrs.get("clip")
     return ResetGate(seq, wts.w, wts.r, bias, None if clip is None else float(clip),
-                     act if why is None else "Sigmoid", why)  # fmt: skip
+                     act if why is None else "Sigmoid", why, source)  # fmt: skip
 
 
 def _lower_rnn(ctx: Context, node, attrs: dict[str, Any], gates: int, weights: list[_Weights],
@@ -277,6 +281,7 @@ def _lower_rnn(ctx: Context, node, attrs: dict[str, Any], gates: int, weights: l
         raise ctx.error(node, f"X {fmt(x_shape)} with layout={layout} is not a sequence")
     T, B = (x_shape[0], x_shape[1]) if layout == 0 else (x_shape[1], x_shape[0])
     direction = attrs.get("direction", b"forward")
+    direction = direction.decode(errors="replace") if isinstance(direction, bytes) else direction
     try:
         revs = directions(direction)
     except KeyError:
@@ -288,7 +293,7 @@ def _lower_rnn(ctx: Context, node, attrs: dict[str, Any], gates: int, weights: l
                               f"fit X {fmt(x_shape)} with {dirs} directions")  # fmt: skip
     if int(attrs.get("hidden_size", H)) != H:
         raise ctx.error(node, f"hidden_size={attrs['hidden_size']} but R has H={H}")
-    _check_lengths(ctx, node, T)
+    _check_lengths(ctx, node, T, B)
     bias = ctx.weight(node, 3, "B") if _input(node, 3) else None
     if bias is not None:
         if bias.size != dirs * 2 * gates * H:
@@ -327,7 +332,8 @@ def _lower_rnn(ctx: Context, node, attrs: dict[str, Any], gates: int, weights: l
             geo = RnnGeometry(layout, T, B, H, dirs, d, t, src, order[k - 1] if k else -1)
             parts = [(f"{prefix}/h{t}", slice(0, GH), state_x, geo, {})]
             if split:
-                gate = _reset_gate(attrs, d, x_name, wts, None if bias is None else bias[d])
+                gate = _reset_gate(attrs, d, x_name, wts, None if bias is None else bias[d],
+                                  ctx.path)  # fmt: skip
                 x_inputs = {} if src == "zeros" else {x_name: tuple(x_shape), name: shape}
                 parts = [
                     (f"{prefix}/h{t}/zr", slice(0, 2 * H), state_x, geo, {}),
