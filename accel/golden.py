@@ -152,29 +152,9 @@ def im2col(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     """Input ``[batch, C, H, W]`` to per-group matrices ``[groups, C/g*kh*kw, out_h*out_w*batch]``.
 
     Row order of K is (channel, kernel row, kernel column), matching OIHW weights; column
-    order of N is (batch, output row, output column).
+    order of N is (batch, output row, output column): :func:`im2col_nd` in two dimensions.
     """
-    x = np.asarray(x)
-    expect = (geo.batch, geo.in_ch, geo.in_h, geo.in_w)
-    if x.shape != expect:
-        raise AccelError(f"conv input has shape {x.shape}, expected {expect}")
-    top, left, bottom, right = geo.pads
-    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    oh, ow = geo.out_h, geo.out_w
-    (s_h, s_w), (d_h, d_w) = geo.strides, geo.dilations
-    # cols[b, c, i, j, y, x] = xp[b, c, y*s_h + i*d_h, x*s_w + j*d_w]
-    sb, sc, sh, sw = xp.strides
-    cols = np.lib.stride_tricks.as_strided(
-        xp,
-        shape=(geo.batch, geo.in_ch, geo.kh, geo.kw, oh, ow),
-        strides=(sb, sc, sh * d_h, sw * d_w, sh * s_h, sw * s_w),
-        writeable=False,
-    )
-    cg = geo.in_ch // geo.groups
-    cols = cols.reshape(geo.batch, geo.groups, cg * geo.kh * geo.kw, oh * ow)
-    return np.ascontiguousarray(cols.transpose(1, 2, 0, 3)).reshape(
-        geo.groups, cg * geo.kh * geo.kw, geo.batch * oh * ow
-    )
+    return im2col_nd(x, geo.nd)
 
 
 def conv2d(

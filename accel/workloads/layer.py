@@ -71,6 +71,13 @@ class ConvGeometry:
         _, left, _, right = self.pads
         return _out_size(self.in_w, self.kw, self.strides[1], left + right, self.dilations[1])
 
+    @property
+    def nd(self) -> ConvNdGeometry:
+        """The same convolution as a :class:`ConvNdGeometry` (ONNX's pads order)."""
+        return ConvNdGeometry(self.in_ch, self.out_ch, (self.in_h, self.in_w), (self.kh, self.kw),
+                              self.strides, self.pads, self.dilations, self.groups,
+                              self.batch)  # fmt: skip
+
 
 def _halves(pads: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     n = len(pads) // 2
