@@ -17,9 +17,14 @@ from typing import Any
 from .errors import AccelError, brief, cut
 from .tomlfile import read_toml
 
-__all__ = ["ArrayConfig", "SystemConfig", "Config", "load_config"]
+__all__ = ["ArrayConfig", "DATAFLOWS", "SystemConfig", "Config", "load_config"]
 
 MAX_BLOCK = 64  # masks are held as one 64-bit word per block
+
+DATAFLOWS = ("queued", "dense")
+"""``queued``: rows with their own window queues skip zeros (contract v1.1, sections 2-6);
+``dense``: the plain output-stationary reference array, one activation row per cycle
+broadcast to every PE row, no zero skipped (``docs/architecture.md``)."""
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
@@ -65,8 +70,19 @@ class ArrayConfig:
     weight_bus_bits: int = 128
     weight_lanes: int = 4
     result_rows: int = 1
+    dataflow: str = "queued"
 
     def __post_init__(self) -> None:
+        if self.dataflow not in DATAFLOWS:
+            raise AccelError(
+                f"dataflow must be one of {', '.join(DATAFLOWS)}, not {brief(self.dataflow)}",
+                field="dataflow",
+            )
+        if self.dataflow == "dense":
+            # the reference skips nothing: its masks would be all ones, so the skip keys
+            # are off whatever a file says (the dense dataflow has no other meaning)
+            object.__setattr__(self, "skip_weights", False)
+            object.__setattr__(self, "skip_acts", False)
         _check_int("rows", self.rows, 1, 256)
         _check_int("cols", self.cols, 1, 256)
         _check_int("block", self.block, 1, MAX_BLOCK)
@@ -86,6 +102,11 @@ class ArrayConfig:
                 field="weight_bus_bits",
             )
 
+        if self.dataflow == "dense" and self.lanes != 1:
+            raise AccelError(
+                f"lanes must be 1 with dataflow dense (one K row per cycle), not {self.lanes!r}",
+                field="lanes",
+            )
         _check_int("result_rows", self.result_rows, 1, self.rows)
         if self.rows % self.result_rows:
             raise AccelError(
@@ -104,8 +125,20 @@ class ArrayConfig:
         return not (self.skip_weights or self.skip_acts)
 
     def as_dense(self) -> ArrayConfig:
-        """The dense baseline on the same array."""
+        """The dense baseline on the same array (the same dataflow, skipping nothing)."""
         return dataclasses.replace(self, skip_weights=False, skip_acts=False)
+
+    def dense_reference(self) -> ArrayConfig:
+        """The dense reference array of the same size that equal-area figures compare
+        against: ``dataflow = "dense"`` with the same rows, columns, widths, weight stream
+        and result beat, and a block of one weight-stream word (``weight_word_bits /
+        w_bits`` values, at most 64, at least 1): the dense array picks one K row of a
+        block per cycle, so a small block keeps that pick and the K padding small."""
+        block = max(1, min(MAX_BLOCK, self.weight_word_bits // self.w_bits))
+        return dataclasses.replace(
+            self, dataflow="dense", block=block, lanes=1, queue_depth=1,
+            skip_weights=False, skip_acts=False,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -143,7 +176,11 @@ class Config:
         for table, values in self.to_dict().items():
             lines.append(f"[{table}]")
             for key, value in values.items():
-                lines.append(f"{key} = {str(value).lower() if isinstance(value, bool) else value}")
+                if isinstance(value, bool):
+                    value = str(value).lower()
+                elif isinstance(value, str):
+                    value = f'"{value}"'
+                lines.append(f"{key} = {value}")
             lines.append("")
         return "\n".join(lines)
 

@@ -47,6 +47,7 @@ _HELP = {
     "weight_bus_bits": "width of the packed weight stream in bits (default 128)",
     "weight_lanes": "unpacker lanes the weight stream is split into (default 4)",
     "result_rows": "PE rows per result beat; must divide rows (default 1)",
+    "dataflow": "queued (zero-skipping rows, the default) or dense (the reference array)",
     "clock_mhz": "clock for time figures (default 200)",
     "dram_bytes_per_cycle": "DRAM bandwidth (default 32)",
     "glb_kib": "global buffer size in KiB (default 1024)",
@@ -64,6 +65,10 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
                 dest=f"array.{f.name}",
                 default=None,
                 action=argparse.BooleanOptionalAction,
+            )
+        elif f.type in ("str", str):
+            g.add_argument(
+                flag_of(f.name), dest=f"array.{f.name}", metavar="NAME", help=_HELP[f.name]
             )
         else:
             g.add_argument(flag_of(f.name), dest=f"array.{f.name}", type=int, metavar="N")

@@ -24,3 +24,24 @@ register, then the row's sum register)."""
 OUTPUT_STAGES = 2
 """Registers between the output buffer and the results port (bias and ReLU, then
 requantisation): the last result leaves this many cycles after it left the buffer."""
+
+# The dense reference dataflow (``accel.hw.dense_top``): one K row issued per cycle.
+
+DENSE_READ = 2
+"""A row's weight record read from block RAM, with the RAM's output register
+(``fabric.BLOCK_RAM_LATENCY``)."""
+
+DENSE_OPERANDS = 1
+"""The weight picked from the record and the activation row, registered: the operands
+every PE of a row or column shares."""
+
+DENSE_PRODUCT = 3 + 2
+"""The multiplier's input, pipeline and output registers (``fabric.MULTIPLIER_LATENCY``),
+then two fabric registers that carry the product away from the DSP."""
+
+DENSE_ACCUMULATE = 2
+"""The accumulator in two halves: the low half adds the product, the high half its carry
+and sign one cycle later."""
+
+DENSE_LANDING = DENSE_READ + DENSE_OPERANDS + DENSE_PRODUCT + DENSE_ACCUMULATE
+"""From a tile's last row issued to its capture (the high half in the output buffer)."""

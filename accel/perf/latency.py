@@ -20,6 +20,19 @@ its start):
 and the layer's core cycles are the last result's cycle + 1. ``5`` is ``MAC_PIPELINE``
 (the last product lands then), ``R`` the drain of the previous tile's results, which a
 capture waits for (outputs are double-buffered).
+
+The dense reference dataflow (``dataflow = "dense"``) issues one K row per cycle, all
+tiles back to back; with ``L`` the cycle a tile issues its last row and ``X = L + 10``
+its capture (``DENSE_LANDING``):
+
+    a tile's first row:   s = L_prev + 1, and for a row tile's first tile also >= LE[t] + 1
+    its last row:         L = max(s + F - 1, X_prev + R + 1)   (the output buffer is
+                          free: the previous tile captured and drained, as a register
+                          says a cycle later; only the last row waits)
+    next beats:           LS[t+1] = max(LS[t] + beats[t], L_last(t-1) + 1)   (the bank of
+                          t - 1 is free once its last row has been read)
+
+with the same weight-load and drain terms as above.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ __all__ = [
     "OUTPUT_CAPTURE",
     "OUTPUT_PIPELINE",
     "OVERLAP_RESTART",
+    "DENSE_LANDING",
     "drain_cycles",
     "core_cycles",
     "tile_captures",
@@ -56,6 +70,13 @@ OUTPUT_CAPTURE = 1
 OVERLAP_RESTART = 2
 """An overlapped tile starts this many cycles after the previous one's last work cycle:
 the cycle the rows report done (they restart in it) and the new tile's first cycle."""
+
+
+DENSE_LANDING = 10
+"""The dense dataflow: from a tile's last row issued to its capture. Weight read (block RAM
+and its output register, 2), the operand registers (1), the multiplier's input, pipeline
+and output registers (3), two fabric registers (2), the accumulator's low half (1) and
+its high half (1): ``accel.hw.timing.DENSE_LANDING``."""
 
 
 def drain_cycles(cfg: ArrayConfig) -> int:
@@ -80,26 +101,67 @@ def result_cycles(cfg: ArrayConfig, captures: np.ndarray) -> np.ndarray:
 
 def tile_captures(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) -> np.ndarray:
     """The capture cycle of every tile (row tile by row tile, column tiles in order): the
-    recurrences of the module docstring."""
+    recurrences of the module docstring, for the configuration's dataflow."""
+    return _CAPTURES[cfg.dataflow](cfg, tile_cycles, load)
+
+
+def _lane_writes(load: LoadProfile):
+    """A function of (row tile, its first beat's cycle) to the cycle its last weight is
+    written, over all lanes, carrying each lane's last write across row tiles."""
+    lanes = [i for i in range(load.last.shape[1]) if load.last[0, i] >= 0]
+    last = load.last[:, lanes].tolist()
+    D = load.D[:, lanes].tolist()
+    emitted = [None] * len(lanes)
+
+    def loaded(t: int, start_load: int) -> int:
+        done = 0
+        for i in range(len(lanes)):
+            ready = start_load + D[t][i]
+            e = last[t][i] + (ready if emitted[i] is None else max(emitted[i] + 1, ready))
+            emitted[i] = e
+            done = max(done, e)
+        return done
+
+    return loaded
+
+
+def _dense_captures(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) -> np.ndarray:
+    G, ntm, ntn = tile_cycles.shape
+    F = tile_cycles.reshape(G * ntm, ntn).astype(np.int64).tolist()
+    R = drain_cycles(cfg)
+    beats = load.beats.tolist()
+    loaded_at = _lane_writes(load)
+    start_load, last_row, capture = 0, None, None
+    prev_tile_last = None  # the last row of row tile t - 1
+    captures = []
+    for t, tiles in enumerate(F):
+        ready = loaded_at(t, start_load) + 1
+        free = 0 if prev_tile_last is None else prev_tile_last + 1
+        start_load = max(start_load + beats[t], free)
+        start = ready if last_row is None else max(last_row + 1, ready)
+        for f in tiles:
+            last_row = start + f - 1
+            if capture is not None:
+                last_row = max(last_row, capture + R + 1)
+            capture = last_row + DENSE_LANDING
+            captures.append(capture)
+            start = last_row + 1
+        prev_tile_last = last_row
+    return np.array(captures, dtype=np.int64)
+
+
+def _queued_captures(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) -> np.ndarray:
     G, ntm, ntn = tile_cycles.shape
     T = G * ntm
     F = tile_cycles.reshape(T, ntn).astype(np.int64).tolist()
     R = drain_cycles(cfg)
     beats = load.beats.tolist()
-    lanes = [i for i in range(load.last.shape[1]) if load.last[0, i] >= 0]
-    last = load.last[:, lanes].tolist()
-    D = load.D[:, lanes].tolist()
+    loaded_at = _lane_writes(load)
     land = MAC_PIPELINE  # a tile's capture: this many cycles after its last work cycle
-    emitted = [None] * len(lanes)  # each lane's last write so far
     start_load, capture = 0, None  # first beat of the row tile; the previous capture
     captures = []
     for t in range(T):  # max-plus recurrences, scalar per step
-        loaded = 0  # the cycle of the row tile's last weight write, over all lanes
-        for i in range(len(lanes)):
-            ready = start_load + D[t][i]
-            e = last[t][i] + (ready if emitted[i] is None else max(emitted[i] + 1, ready))
-            emitted[i] = e
-            loaded = max(loaded, e)
+        loaded = loaded_at(t, start_load)  # the row tile's last weight write, all lanes
         start = loaded + 1 if capture is None else max(loaded + 1, capture + 1)
         # the next row tile's first beat: after this one's beats, once its bank is free
         # (row tile t - 1 captured its last tile; the FSM has moved on to row tile t)
@@ -117,6 +179,9 @@ def tile_captures(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) 
         capture = start + f + land if capture is None else max(start + f + land, capture + R)
         captures.append(capture)
     return np.array(captures, dtype=np.int64)
+
+
+_CAPTURES = {"queued": _queued_captures, "dense": _dense_captures}
 
 
 def weight_loads(cfg: ArrayConfig, wp: WeightPattern) -> LoadProfile:

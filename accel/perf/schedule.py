@@ -151,6 +151,8 @@ def schedule(
     """Compute cycles per tile and the section-6 counters of one layer (all its groups),
     in chunks of tiles so that no layer needs more than a chunk's memory; ``tick`` is
     told the fraction done after each chunk."""
+    if cfg.dataflow == "dense":
+        return _dense_schedule(cfg, wp, ap)
     R, C, L = cfg.rows, cfg.cols, cfg.lanes
     wm, am = _effective_masks(cfg, wp, ap)
     G, ntm, _, nb = wm.shape
@@ -188,3 +190,27 @@ def schedule(
         outputs=tiles * R * C,
     )
     return Schedule(tile_cycles=np.asarray(cycles), counters=counters)
+
+
+def _dense_schedule(cfg: ArrayConfig, wp: WeightPattern, ap: ActPattern) -> Schedule:
+    """The dense reference dataflow: every tile takes one K row per cycle, ``nb x block``
+    cycles (the last block's padding included), every row busy in each of them; nothing
+    depends on the values but ``macs_effectual``."""
+    R, C, B = cfg.rows, cfg.cols, cfg.block
+    G, Mg, nb = wp.masks.shape
+    ntm, ntn = -(-Mg // R), ap.masks.shape[1]
+    tiles = G * ntm * ntn
+    cycles = np.full((G, ntm, ntn), nb * B, dtype=np.int64)
+    reads = tiles * R * nb * B
+    effectual = int(np.einsum("gk,gk->", wp.col_nnz, ap.row_nnz, dtype=np.int64))
+    counters = Counters(
+        windows=tiles * nb,
+        weight_reads=reads,
+        macs_issued=reads * C,
+        macs_effectual=effectual,
+        macs_gated=reads * C - effectual,
+        row_busy_cycles=reads,
+        row_idle_cycles=0,
+        outputs=tiles * R * C,
+    )
+    return Schedule(tile_cycles=cycles, counters=counters)

@@ -21,7 +21,8 @@ from accel.config import ArrayConfig, Config, SystemConfig
 from accel.encode import weight_pattern
 from accel.golden import layer_output
 from accel.hw.driver import program
-from accel.hw.top import Accelerator
+from accel.hw.arrays import build_array
+from accel.perf.latency import DENSE_LANDING
 from accel.perf.simulate import simulate_arrays
 from accel.workloads.layer import Layer
 
@@ -41,12 +42,20 @@ CONFIGS = [
     ArrayConfig(rows=5, cols=1, block=12, queue_depth=2, lanes=3, acc_bits=20),
     ArrayConfig(rows=4, cols=3, block=8, queue_depth=2, result_rows=2, weight_lanes=2),
     ArrayConfig(rows=6, cols=2, block=4, queue_depth=3, result_rows=3, weight_bus_bits=48),
+    # the dense reference dataflow: blocks of 1 to 8 rows, narrow accumulators (the high
+    # half one bit; the low half narrower than the product), two rows per result beat
+    ArrayConfig(rows=2, cols=3, block=4, dataflow="dense"),
+    ArrayConfig(rows=4, cols=3, block=2, dataflow="dense", result_rows=2, weight_lanes=2),
+    ArrayConfig(rows=5, cols=2, block=1, dataflow="dense", acc_bits=20),
+    ArrayConfig(rows=3, cols=4, block=8, dataflow="dense", acc_bits=16, weight_bus_bits=64),
 ]
 
 
 def _id(cfg: ArrayConfig) -> str:
     mode = {(True, True): "sparse", (True, False): "w", (False, True): "a", (False, False): "dense"}
     extra = f"-out{cfg.result_rows}" if cfg.result_rows > 1 else ""
+    if cfg.dataflow != "queued":
+        return f"{cfg.dataflow}-{cfg.rows}x{cfg.cols}-B{cfg.block}-acc{cfg.acc_bits}{extra}"
     return (
         f"{cfg.rows}x{cfg.cols}-B{cfg.block}-D{cfg.queue_depth}-L{cfg.lanes}"
         f"-{mode[cfg.skip_weights, cfg.skip_acts]}{extra}"
@@ -76,7 +85,7 @@ def check(
         cfg, W, X, bias=bias, relu=relu, shift=shift, max_blocks=MAX_BLOCKS, balance=balance
     )
     run = run_program(
-        Accelerator(cfg, max_blocks=MAX_BLOCKS), prog, stall=stall, gaps=gaps, seed=seed
+        build_array(cfg, max_blocks=MAX_BLOCKS), prog, stall=stall, gaps=gaps, seed=seed
     )
     Y = prog.decode(run.results)
     b = None if bias is None else bias.reshape(G, Mg)
@@ -180,7 +189,10 @@ def test_double_buffered_row_tiles(dut_config, bound):
     run, res = check(cfg, W, X, balance=balance)
     nb = -(-W.shape[2] // B)
     loads = 3 * R * nb  # every row tile's load, had none overlapped compute
-    serial = loads + res.sparse.compute_cycles + 3 * -(-X.shape[2] // C) * 6 + R + 2
+    # what a tile adds beyond its compute: the queued array's flush; the dense array's
+    # landing and drain when the tile is shorter than them
+    flush = 6 if cfg.dataflow == "queued" else DENSE_LANDING + R // cfg.result_rows + 1
+    serial = loads + res.sparse.compute_cycles + 3 * -(-X.shape[2] // C) * flush + R + 2
     assert run.cycles < serial  # the loads of row tiles 1 and 2 ran under compute
 
 
@@ -189,6 +201,15 @@ def test_overlapped_tiles(dut_config):
     last starts while the previous one's products are still in the pipeline."""
     cfg = dut_config
     rng = np.random.default_rng([4, cfg.rows, cfg.cols])
+    if cfg.dataflow == "dense":
+        # tiles longer than landing and drain follow each other without a gap: five more
+        # column tiles cost exactly five tiles' rows
+        K = cfg.block * -(-(DENSE_LANDING + cfg.rows + 1) // cfg.block)
+        W, X = random_layer(rng, cfg, cfg.rows, K, 6 * cfg.cols, 1.0, 0.9)
+        run6, _ = check(cfg, W, X)
+        run1, _ = check(cfg, W, X[:, :, : cfg.cols])
+        assert run6.cycles - run1.cycles == 5 * K
+        return
     W, X = random_layer(rng, cfg, cfg.rows, 4 * cfg.block, 6 * cfg.cols, 1.0, 0.9)
     run, res = check(cfg, W, X)
     flushed = res.sparse.compute_cycles + 6 * 6  # each of the 6 tiles followed by its flush
@@ -213,7 +234,7 @@ def test_layers_back_to_back_without_reset():
         random_layer(rng, cfg, M, K, N, 0.6, 0.5) for M, K, N in ((3, 9, 5), (5, 6, 3), (1, 13, 2))
     ]
     progs = [program(cfg, W, X, max_blocks=MAX_BLOCKS) for W, X in layers]
-    runs = run_programs(Accelerator(cfg, max_blocks=MAX_BLOCKS), progs)
+    runs = run_programs(build_array(cfg, max_blocks=MAX_BLOCKS), progs)
     for (W, X), prog, run in zip(layers, progs, runs, strict=True):
         assert np.array_equal(prog.decode(run.results), layer_output(W[0], X[0], cfg))
         res = simulate_arrays(Config(cfg, UNBOUNDED), Layer("t", *W.shape[1:], X.shape[2]), W, X)
@@ -229,15 +250,17 @@ def test_layers_back_to_back_without_reset():
     depth=st.integers(1, 4),
     lanes=st.sampled_from([1, 2, 4]),
     skip=st.sampled_from([(True, True), (True, False), (False, True), (False, False)]),
+    dataflow=st.sampled_from(["queued", "dense"]),
     seed=st.integers(0, 2**16),
 )
-def test_random_configurations(rows, cols, block, depth, lanes, skip, seed):
+def test_random_configurations(rows, cols, block, depth, lanes, skip, dataflow, seed):
     cfg = ArrayConfig(
+        dataflow=dataflow,
         rows=rows,
         cols=cols,
         block=block,
         queue_depth=depth,
-        lanes=min(lanes, block),
+        lanes=1 if dataflow == "dense" else min(lanes, block),
         skip_weights=skip[0],
         skip_acts=skip[1],
     )

@@ -1,0 +1,83 @@
+"""A PE of the dense reference array: one DSP multiplier and a pipelined accumulator."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .fabric import MULTIPLIER_LATENCY, Multiplier
+from .params import check_int
+from .timing import DENSE_PRODUCT
+
+__all__ = ["DensePE"]
+
+
+class DensePE(wiring.Component):
+    """PE(r, c) of the dense array: ``acc += w * x`` every valid cycle, output stationary.
+
+    ``w`` and ``x`` enter the multiplier's input registers (a DSP with its input, pipeline
+    and output registers on), two fabric registers carry the product to the accumulator,
+    ``timing.DENSE_PRODUCT`` cycles after the operands. ``valid`` and ``first`` are aligned
+    with the product's arrival: a valid product is added, and the first product of a tile
+    replaces the sum instead (no clear cycle between tiles, so tiles run back to back).
+
+    The accumulator is split so that no carry chain is longer than the product: the low
+    ``lo_bits`` (the product's width) add the product, and one cycle later the high bits
+    add the low half's carry and the product's sign. ``acc``'s low bits hold a tile's sum
+    one cycle after its last product arrived, its high bits two cycles after; the array
+    captures each half in its cycle. Adds wrap at ``acc_bits``, as the golden model's.
+    """
+
+    def __init__(self, *, w_bits: int, a_bits: int, acc_bits: int, fabric: str = "generic"):
+        self._w_bits = check_int("w_bits", w_bits, 2, 18)
+        self._a_bits = check_int("a_bits", a_bits, 2, 18)
+        self._acc_bits = check_int("acc_bits", acc_bits, w_bits + a_bits, 64)
+        self._fabric = fabric
+        super().__init__(
+            {
+                "w": In(signed(w_bits)),
+                "x": In(signed(a_bits)),
+                "valid": In(1),
+                "first": In(1),
+                "acc": Out(signed(acc_bits)),
+            }
+        )
+
+    @property
+    def lo_bits(self) -> int:
+        """Width of the accumulator's low half (the high half has at least one bit)."""
+        return min(self._w_bits + self._a_bits, self._acc_bits - 1)
+
+    def elaborate(self, platform):
+        assert DENSE_PRODUCT == MULTIPLIER_LATENCY + 2  # the two registers below
+        m = Module()
+        n = self._w_bits + self._a_bits
+        lo, hi = self.lo_bits, self._acc_bits - self.lo_bits
+        m.submodules.mul = mul = Multiplier(
+            a_bits=self._w_bits, b_bits=self._a_bits, fabric=self._fabric
+        )
+        m.d.comb += [mul.a.eq(self.w), mul.b.eq(self.x)]
+        # two fabric registers between the DSP and the adders: the DSP's output pins are
+        # far from the logic, and the adder's carry chain must not start at them
+        product_a = Signal(signed(n))
+        product = Signal(signed(n))
+        m.d.sync += [product_a.eq(mul.p), product.eq(product_a)]
+
+        acc_lo = Signal(unsigned(lo))
+        acc_hi = Signal(unsigned(hi))
+        # what the high half adds: the product's bits above the low half (sign-extended,
+        # so at least the sign) plus the low half's carry, in {-2**k .. 2**k}
+        above = (product >> lo) if lo < n else Mux(product[-1], -1, 0)
+        step = Signal(signed(max(n - lo, 1) + 2))
+        sum_lo = Signal(unsigned(lo + 1))
+        m.d.comb += sum_lo.eq(Mux(self.first, 0, acc_lo) + product[:lo])
+        valid_hi = Signal()
+        first_hi = Signal()
+        m.d.sync += [valid_hi.eq(self.valid), first_hi.eq(self.first)]
+        with m.If(self.valid):
+            m.d.sync += [acc_lo.eq(sum_lo[:lo]), step.eq(above + sum_lo[lo])]
+        with m.If(valid_hi):
+            m.d.sync += acc_hi.eq(Mux(first_hi, 0, acc_hi) + step)
+        m.d.comb += self.acc.eq(Cat(acc_lo, acc_hi))
+        return m
