@@ -26,6 +26,11 @@ CONFIGS = {
     "3x3-B8-D2-L4-dense": ArrayConfig(
         rows=3, cols=3, block=8, queue_depth=2, lanes=4, skip_weights=False, skip_acts=False
     ),
+    # the dense reference dataflow, two rows per result beat
+    "dataflow-dense-4x4-B4-out2-bus64x2": ArrayConfig(
+        dataflow="dense", rows=4, cols=4, block=4, result_rows=2, weight_bus_bits=64,
+        weight_lanes=2,
+    ),  # fmt: skip
 }
 
 

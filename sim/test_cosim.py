@@ -29,7 +29,8 @@ def describe(v: dict) -> str:
     )
 
 
-@pytest.mark.parametrize("config_id", list(CONFIGS)[:1])  # the rest: sim/test_file_testbench.py
+# the first queued and the dense reference; the rest: sim/test_file_testbench.py
+@pytest.mark.parametrize("config_id", [list(CONFIGS)[0], "dataflow-dense-4x4-B4-out2-bus64x2"])
 @pytest.mark.parametrize("simulator", SIMULATORS)
 def test_layers_match_golden_and_simulator(simulator, config_id):
     cfg = CONFIGS[config_id]
@@ -43,10 +44,13 @@ def test_layers_match_golden_and_simulator(simulator, config_id):
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.parametrize(
+    "config_id", ["4x4-B8-D2-L1-sparse-out2-bus64x2", "dataflow-dense-4x4-B4-out2-bus64x2"]
+)
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_gaps_and_backpressure_lose_nothing(simulator):
+def test_gaps_and_backpressure_lose_nothing(config_id, simulator):
     """Random idle cycles on both inputs and 40 % back-pressure on the results."""
-    cfg = CONFIGS["4x4-B8-D2-L1-sparse-out2-bus64x2"]
+    cfg = CONFIGS[config_id]
     built = build(cfg, simulator, BUILD_ROOT, max_blocks=MAX_BLOCKS)
     verdicts = run_cases(built, cases_for(cfg, seed=1, real=False), idle=0.25, stall=0.4, seed=3)
     bad = [describe(v) for v in verdicts if not (v["outputs_ok"] and v["counters_ok"])]

@@ -53,10 +53,13 @@ def test_every_beat_on_the_predicted_cycle(simulator, config_id, tmp_path):
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.parametrize(
+    "config_id", ["4x4-B8-D2-L1-sparse-out2-bus64x2", "dataflow-dense-4x4-B4-out2-bus64x2"]
+)
 @pytest.mark.parametrize("simulator", SIMULATORS)
-def test_gaps_and_backpressure_lose_nothing(simulator, tmp_path):
+def test_gaps_and_backpressure_lose_nothing(config_id, simulator, tmp_path):
     """Idle inputs a quarter of the time and 40 % back-pressure, drawn by the testbench."""
-    cfg = CONFIGS["4x4-B8-D2-L1-sparse-out2-bus64x2"]
+    cfg = CONFIGS[config_id]
     harness = build_harness(cfg, simulator, BUILD_ROOT, max_blocks=MAX_BLOCKS)
     cases = cases_for(cfg, seed=2, real=False)
     verdicts = run_all(harness, cases, tmp_path, idle=0.25, stall=0.4, seed=3)
