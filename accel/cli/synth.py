@@ -92,6 +92,12 @@ def _check_out_dir(path: Path, force: bool) -> None:
 
 
 def _title(cfg, target, opts) -> str:
+    if cfg.dataflow == "dense":
+        speed = f", speed {opts.speed}" if opts.speed is not None else ""
+        return (
+            f"accel synth: {cfg.rows}x{cfg.cols} dense reference array (block {cfg.block}) "
+            f"on {target.name} ({target.device}){speed}, target {opts.freq_mhz:g} MHz"
+        )
     mode = (
         "dense"
         if cfg.dense
@@ -147,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {text}", file=sys.stderr, flush=True)
 
     progress(f"generating the Verilog of the {cfg.rows}x{cfg.cols} array")
-    text, dut = generate(cfg, max_blocks=args.max_blocks)
+    fabric = target.family if cfg.dataflow == "dense" else "generic"
+    text, dut = generate(cfg, max_blocks=args.max_blocks, fabric=fabric)
     result = synthesize(
         text,
         "accel_top",
@@ -159,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     )
     result["config"] = config.to_dict()["array"]
     result["max_blocks"] = args.max_blocks
+    result["fabric"] = fabric
     result["multipliers"] = cfg.rows * cfg.cols * cfg.lanes
     report = json.dumps(result, indent=1) + "\n"
     if workdir is not None:

@@ -20,7 +20,9 @@ class DensePE(wiring.Component):
     and output registers on), two fabric registers carry the product to the accumulator,
     ``timing.DENSE_PRODUCT`` cycles after the operands. ``valid`` and ``first`` are aligned
     with the product's arrival: a valid product is added, and the first product of a tile
-    replaces the sum instead (no clear cycle between tiles, so tiles run back to back).
+    is added to the row's ``bias`` instead of the sum (no clear cycle between tiles, so
+    tiles run back to back, and the bias costs no adder after the array). ``bias``'s low
+    half is read with ``first``, its high half one cycle later.
 
     The accumulator is split so that no carry chain is longer than the product: the low
     ``lo_bits`` (the product's width) add the product, and one cycle later the high bits
@@ -40,6 +42,7 @@ class DensePE(wiring.Component):
                 "x": In(signed(a_bits)),
                 "valid": In(1),
                 "first": In(1),
+                "bias": In(signed(acc_bits)),
                 "acc": Out(signed(acc_bits)),
             }
         )
@@ -71,13 +74,13 @@ class DensePE(wiring.Component):
         above = (product >> lo) if lo < n else Mux(product[-1], -1, 0)
         step = Signal(signed(max(n - lo, 1) + 2))
         sum_lo = Signal(unsigned(lo + 1))
-        m.d.comb += sum_lo.eq(Mux(self.first, 0, acc_lo) + product[:lo])
+        m.d.comb += sum_lo.eq(Mux(self.first, self.bias[:lo], acc_lo) + product[:lo])
         valid_hi = Signal()
         first_hi = Signal()
         m.d.sync += [valid_hi.eq(self.valid), first_hi.eq(self.first)]
         with m.If(self.valid):
             m.d.sync += [acc_lo.eq(sum_lo[:lo]), step.eq(above + sum_lo[lo])]
         with m.If(valid_hi):
-            m.d.sync += acc_hi.eq(Mux(first_hi, 0, acc_hi) + step)
+            m.d.sync += acc_hi.eq(Mux(first_hi, self.bias[lo:], acc_hi) + step)
         m.d.comb += self.acc.eq(Cat(acc_lo, acc_hi))
         return m

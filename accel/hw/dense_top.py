@@ -3,7 +3,7 @@ one K row per cycle broadcast to every PE row, built the way the fabric wants it
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Array, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -135,6 +135,7 @@ class DenseAccelerator(wiring.Component):
         issue = Signal()
         weights_ok = Signal()  # the row tile's weights are all written
         in_flight = Signal()  # a tile's last row is issued and not yet captured
+        captured_tiles = Signal(range(MAX_TILES + 1))  # row tiles whose last tile is captured
         free = Signal()  # the output buffer was empty, nothing on its way, last cycle
 
         last_pos = pos == B - 1
@@ -142,11 +143,11 @@ class DenseAccelerator(wiring.Component):
         last_col = col_tile == self.col_tiles - 1
         last_tile = last_col & (row_tile == self.row_tiles - 1)
 
-        # --- the output buffer: R x C accumulators and the rows' biases, drained
-        # `result_rows` rows per beat as a shift register (row 0 leaves first)
+        # --- the output buffer: R x C accumulators, written at capture and read
+        # `result_rows` rows per beat through a row multiplexer (the biases are already in
+        # the sums: the output stages add nothing)
         acc = data.ArrayLayout(signed(cfg.acc_bits), C)
         held = [Signal(acc, name=f"held{r}") for r in range(R)]
-        held_bias = [Signal(signed(cfg.acc_bits), name=f"held_bias{r}") for r in range(R)]
         draining = Signal()
         beats = R // k
         drain_row = Signal(range(beats))
@@ -155,9 +156,10 @@ class DenseAccelerator(wiring.Component):
         buffer_free = ~draining | last_sent
         leaves = self.results.valid & self.results.ready
         for j, st in enumerate(stages):
+            rows_j = Array(held[i * k + j] for i in range(beats))
             m.d.comb += [
-                st.i.payload.acc.eq(held[j]),
-                st.i.payload.bias.eq(held_bias[j]),
+                st.i.payload.acc.eq(rows_j[drain_row]),
+                st.i.payload.bias.eq(0),
                 st.i.valid.eq(draining),
                 st.relu.eq(self.relu),
                 st.requant.eq(self.requant),
@@ -251,12 +253,18 @@ class DenseAccelerator(wiring.Component):
             Signal(name=f"first_d{i}") for i in range(1, depth + 1)
         ]
         last_at = [last_row] + [Signal(name=f"last_d{i}") for i in range(1, depth + 1)]
-        bank_now = row_tile[0]
+        # a row tile's last row (its last column tile's), and the bank each row reads
+        tile_end_at = [last_row & last_col] + [
+            Signal(name=f"tile_end_d{i}") for i in range(1, depth + 1)
+        ]
+        bank_at = [row_tile[0]] + [Signal(name=f"bank_d{i}") for i in range(1, depth + 1)]
         for i in range(depth):
             m.d.sync += [
                 valid_at[i + 1].eq(valid_at[i]),
                 first_at[i + 1].eq(first_at[i] & valid_at[i]),
                 last_at[i + 1].eq(last_at[i] & valid_at[i]),
+                tile_end_at[i + 1].eq(tile_end_at[i] & valid_at[i]),
+                bank_at[i + 1].eq(bank_at[i]),
             ]
         pos_read = [pos] + [Signal(range(B), name=f"pos_d{i}") for i in range(1, BLOCK_RAM_LATENCY + 1)]
         x_at = [window.rows[0]] + [
@@ -275,10 +283,14 @@ class DenseAccelerator(wiring.Component):
             m.d.sync += w_op[r].eq(values[pos_read[-1]])
         m.d.sync += x_op.eq(x_at[-1])
 
-        # the PEs: products land DENSE_PRODUCT cycles after the operands
+        # the PEs: products land DENSE_PRODUCT cycles after the operands; a tile's first
+        # product starts from the row's bias (its low half, the high half a cycle later),
+        # from the bank the tile read its weights from
         land = timing.DENSE_READ + timing.DENSE_OPERANDS + timing.DENSE_PRODUCT
+        assert land + timing.DENSE_ACCUMULATE == depth
         pes = []
         for r in range(R):
+            row_bias = Signal(signed(cfg.acc_bits), name=f"row_bias{r}")
             for c in range(C):
                 pe = DensePE(
                     w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits, fabric=self._fabric
@@ -290,22 +302,21 @@ class DenseAccelerator(wiring.Component):
                     pe.x.eq(x_op[c]),
                     pe.valid.eq(valid_at[land]),
                     pe.first.eq(first_at[land]),
+                    pe.bias.eq(row_bias),
                 ]
+            lo = pes[0].lo_bits
+            m.d.comb += row_bias.eq(
+                Cat(
+                    Mux(bank_at[land], bias[1][r], bias[0][r])[:lo],
+                    Mux(bank_at[land + 1], bias[1][r], bias[0][r])[lo:],
+                )
+            )
 
-        # capture: the low halves one cycle after the last product, the high halves and
-        # the biases one cycle later (the tile's bias taken as its last row was issued:
-        # the lanes may already be writing the next row tile's into its bank)
-        assert land + timing.DENSE_ACCUMULATE == depth
-        lo = pes[0].lo_bits
+        # capture: the low halves one cycle after the last product, the high halves one
+        # cycle later
         capture_lo, capture = last_at[depth - 1], last_at[depth]
-        tile_bias = [Signal(signed(cfg.acc_bits), name=f"tile_bias{r}") for r in range(R)]
-        with m.If(issue & last_row):
-            for r in range(R):
-                m.d.sync += tile_bias[r].eq(Mux(bank_now, bias[1][r], bias[0][r]))
         with m.If(sent):
             m.d.sync += drain_row.eq(drain_row + 1)
-            for r in range(R - k):
-                m.d.sync += [held[r].eq(held[r + k]), held_bias[r].eq(held_bias[r + k])]
             with m.If(last_sent):
                 m.d.sync += [drain_row.eq(0), draining.eq(0)]
         for r in range(R):
@@ -318,10 +329,12 @@ class DenseAccelerator(wiring.Component):
                     m.d.sync += word[lo:].eq(value[lo:])
         with m.If(capture):
             m.d.sync += [draining.eq(1), in_flight.eq(0)]
-            for r in range(R):
-                m.d.sync += held_bias[r].eq(tile_bias[r])
         with m.If(issue & last_row):
             m.d.sync += in_flight.eq(1)
+        # a row tile's bank is free for the next but one once its last tile is captured
+        # (the first products of its last tile have taken their biases by then)
+        with m.If(capture & tile_end_at[depth]):
+            m.d.sync += captured_tiles.eq(captured_tiles + 1)
 
         # --- control: advance the position with every row; the FSM runs the layer
         with m.If(issue):
@@ -345,6 +358,7 @@ class DenseAccelerator(wiring.Component):
                     window_valid.eq(0),
                     in_flight.eq(0),
                     free.eq(1),
+                    captured_tiles.eq(0),
                 ]
                 m.next = "RUN"
             with m.State("RUN"), m.If(issue & last_row & last_tile):
@@ -357,7 +371,9 @@ class DenseAccelerator(wiring.Component):
         m.d.comb += [
             self.busy.eq(~fsm.ongoing("IDLE")),
             running.eq(fsm.ongoing("RUN")),
-            loading.eq(self.busy & (beat_tile < self.row_tiles) & (beat_tile <= row_tile + 1)),
+            loading.eq(
+                self.busy & (beat_tile < self.row_tiles) & (beat_tile <= captured_tiles + 1)
+            ),
             self.weights.ready.eq(loading),
             load_fire.eq(loading & self.weights.valid),
         ]

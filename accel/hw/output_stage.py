@@ -3,14 +3,34 @@ two-stage pipeline between the output buffer and the results stream."""
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_int
 from .timing import OUTPUT_STAGES
 
-__all__ = ["OutputStage", "result_row"]
+__all__ = ["OutputStage", "result_row", "shifted_window"]
+
+
+def shifted_window(value: Value, shift: Value, width: int) -> Value:
+    """The low ``width`` bits of ``value >> shift`` (arithmetic: ``value``'s top bit is
+    its sign), built as a log shifter that computes only the bits the window needs.
+
+    The largest shift comes first: each later stage needs ``width`` bits plus the shifts
+    still to come, so the stages hold ``width + 1``, ``width + 3``, ... bits instead of
+    all of ``value`` (71 two-input multiplexers for 9 bits of 33, against 165 for a
+    full barrel shifter, which is what Yosys builds for ``>>``).
+    """
+    bits = [value[i] for i in range(len(value))]
+    sign = value[-1]
+    for k in reversed(range(len(shift))):
+        step = 1 << k
+        later = step - 1  # the most the stages after this one can still shift
+        keep = min(len(bits), width + later)
+        fill = lambda i: bits[i] if i < len(bits) else sign  # noqa: E731
+        bits = [Mux(shift[k], fill(i + step), bits[i]) for i in range(keep)]
+    return Cat(*bits[:width])
 
 
 def result_row(cols: int, acc_bits: int) -> data.StructLayout:
@@ -28,9 +48,11 @@ class OutputStage(wiring.Component):
     0) saturated to the signed ``a_bits`` range. Results leave sign-extended to
     ``acc_bits``.
 
-    Two registered stages (``timing.OUTPUT_STAGES``), so that neither the wide adders nor
-    the shifters sit on a path to the results port: stage 1 adds the bias and applies
-    ReLU, stage 2 rounds, shifts and saturates. ``relu``, ``requant`` and ``shift`` are
+    Two registered stages (``timing.OUTPUT_STAGES``), so that neither the wide adder nor
+    the shifter sits on a path to the results port: stage 1 adds the bias, stage 2 shifts,
+    rounds, saturates and applies ReLU. The requantiser has no adder or comparator wider
+    than ``a_bits``: it shifts out only the ``a_bits + 1`` bits it keeps, and finds
+    saturation as "the bits at and above the result's sign are not all equal". ``relu``, ``requant`` and ``shift`` are
     taken with each beat as it enters. The pipeline moves whenever its output is free
     (``o.ready`` or no result waiting), so it adds 2 cycles of latency and none of
     throughput; ``pending`` is high while a result is in stage 1.
@@ -55,37 +77,55 @@ class OutputStage(wiring.Component):
     def elaborate(self, platform):
         assert OUTPUT_STAGES == 2  # the two stages below
         m = Module()
-        n, C = self._acc_bits, self._cols
-        lo, hi = -(1 << (self._a_bits - 1)), (1 << (self._a_bits - 1)) - 1
+        n, a, C = self._acc_bits, self._a_bits, self._cols
+        lo, hi = -(1 << (a - 1)), (1 << (a - 1)) - 1
         advance = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(advance)
 
-        # Stage 1: bias and ReLU.
+        # Stage 1: the bias added (wrapping); ReLU only noted (``kill``: applied at the end,
+        # where it costs nothing beyond the output multiplexer); the shift's mask.
         valid1 = Signal()
-        rectified = [Signal(signed(n), name=f"rectified{c}") for c in range(C)]
+        biased = [Signal(signed(n), name=f"biased{c}") for c in range(C)]
+        kill = [Signal(name=f"kill{c}") for c in range(C)]
         requant1 = Signal()
         shift1 = Signal.like(self.shift)
+        # above[i]: bit i of y is at or above the result's sign bit after the shift
+        # (i >= shift + a_bits - 1); the value fits a_bits iff those bits are all equal
+        above = Signal(n)
         m.d.comb += self.pending.eq(valid1)
         # Comb values are assigned outside any If: Icarus does not evaluate `always @*`
         # blocks at time 0, and a value assigned in a branch would read X until it changes.
-        biased = [Signal(signed(n), name=f"biased{c}") for c in range(C)]
+        sums = [Signal(signed(n), name=f"sum{c}") for c in range(C)]
         for c in range(C):
-            m.d.comb += biased[c].eq(self.i.payload.acc[c] + self.i.payload.bias)  # wraps
+            m.d.comb += sums[c].eq(self.i.payload.acc[c] + self.i.payload.bias)  # wraps
         with m.If(advance):
-            m.d.sync += [valid1.eq(self.i.valid), requant1.eq(self.requant), shift1.eq(self.shift)]
+            m.d.sync += [
+                valid1.eq(self.i.valid),
+                requant1.eq(self.requant),
+                shift1.eq(self.shift),
+                above.eq(Cat(self.shift + (a - 1) <= i for i in range(n))),
+            ]
             for c in range(C):
-                m.d.sync += rectified[c].eq(Mux(self.relu & (biased[c] < 0), 0, biased[c]))
+                m.d.sync += [biased[c].eq(sums[c]), kill[c].eq(self.relu & sums[c][-1])]
 
-        # Stage 2: round half up, shift, saturate.
+        # Stage 2: round half up, shift, saturate, without a wide adder or comparator:
+        # the shifted window holds y[shift - 1] (the rounding bit) and the a_bits result
+        # bits; whether the value fits is an AND/OR over the bits `above` marks; the
+        # rounding add is a_bits wide, and only hi + 1 can overflow it.
         ys = []
         for c in range(C):
-            y = rectified[c]
-            half = ((y << 1) >> shift1)[0]  # y[shift - 1], and 0 for shift 0
-            shifted = Signal(signed(n + 1), name=f"shifted{c}")
-            m.d.comb += shifted.eq((y >> shift1) + half)
-            saturated = Mux(shifted > hi, hi, Mux(shifted < lo, lo, shifted))
+            y = biased[c]
+            window = Signal(a + 1, name=f"window{c}")
+            m.d.comb += window.eq(shifted_window(Cat(Const(0, 1), y), shift1, a + 1))
+            half, t = window[0], window[1:].as_signed()
+            bits = y.as_unsigned()
+            all_zero = (bits & above) == 0
+            all_one = (bits | ~above) == (1 << n) - 1
+            fits = all_zero | all_one
+            rounded = Mux((t == hi) & half, hi, t + half)
+            saturated = Mux(fits, rounded, Mux(y[-1], lo, hi))
             out = Signal(signed(n), name=f"y{c}")  # acc_bits wide: the beat's field
-            m.d.comb += out.eq(Mux(requant1, saturated, y))
+            m.d.comb += out.eq(Mux(kill[c], 0, Mux(requant1, saturated, y)))
             ys.append(out)
         with m.If(advance):
             m.d.sync += [

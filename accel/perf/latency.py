@@ -29,8 +29,9 @@ its capture (``DENSE_LANDING``):
     its last row:         L = max(s + F - 1, X_prev + R + 1)   (the output buffer is
                           free: the previous tile captured and drained, as a register
                           says a cycle later; only the last row waits)
-    next beats:           LS[t+1] = max(LS[t] + beats[t], L_last(t-1) + 1)   (the bank of
-                          t - 1 is free once its last row has been read)
+    next beats:           LS[t+1] = max(LS[t] + beats[t], X_last(t-1) + 1)   (the bank of
+                          t - 1 is free once its last tile is captured: its first
+                          products have taken their biases from the bank by then)
 
 with the same weight-load and drain terms as above.
 """
@@ -132,11 +133,11 @@ def _dense_captures(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile
     beats = load.beats.tolist()
     loaded_at = _lane_writes(load)
     start_load, last_row, capture = 0, None, None
-    prev_tile_last = None  # the last row of row tile t - 1
+    prev_capture = None  # the capture of row tile t - 1's last tile
     captures = []
     for t, tiles in enumerate(F):
         ready = loaded_at(t, start_load) + 1
-        free = 0 if prev_tile_last is None else prev_tile_last + 1
+        free = 0 if prev_capture is None else prev_capture + 1
         start_load = max(start_load + beats[t], free)
         start = ready if last_row is None else max(last_row + 1, ready)
         for f in tiles:
@@ -146,7 +147,7 @@ def _dense_captures(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile
             capture = last_row + DENSE_LANDING
             captures.append(capture)
             start = last_row + 1
-        prev_tile_last = last_row
+        prev_capture = capture
     return np.array(captures, dtype=np.int64)
 
 
