@@ -3,7 +3,7 @@ two-stage pipeline between the output buffer and the results stream."""
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -83,14 +83,13 @@ class OutputStage(wiring.Component):
         m.d.comb += self.i.ready.eq(advance)
 
         # Stage 1: the bias added (wrapping); ReLU only noted (``kill``: applied at the end,
-        # where it costs nothing beyond the output multiplexer); the shift's mask.
+        # where it costs nothing beyond the output multiplexer); whether the shifted value
+        # fits a_bits.
         valid1 = Signal()
         biased = [Signal(signed(n), name=f"biased{c}") for c in range(C)]
         kill = [Signal(name=f"kill{c}") for c in range(C)]
         requant1 = Signal()
         shift1 = Signal.like(self.shift)
-        # above[i]: bit i of y is at or above the result's sign bit after the shift
-        # (i >= shift + a_bits - 1); the value fits a_bits iff those bits are all equal
         above = Signal(n)
         m.d.comb += self.pending.eq(valid1)
         # Comb values are assigned outside any If: Icarus does not evaluate `always @*`
@@ -98,15 +97,26 @@ class OutputStage(wiring.Component):
         sums = [Signal(signed(n), name=f"sum{c}") for c in range(C)]
         for c in range(C):
             m.d.comb += sums[c].eq(self.i.payload.acc[c] + self.i.payload.bias)  # wraps
+        # above[i]: bit i of y is at or above the result's sign bit after the shift
+        # (i >= shift + a_bits - 1); the value fits a_bits iff those bits are all equal.
+        # A function of `shift` alone, the same for every column and beat.
+        # (a table, not n comparators: each bit is a small function of `shift`)
+        masks = [((1 << n) - 1) & ~((1 << (sh + a - 1)) - 1) for sh in range(n)]
+        m.d.comb += above.eq(Array(Const(mask, n) for mask in masks)[self.shift])
+        fits = [Signal(name=f"fits{c}") for c in range(C)]
         with m.If(advance):
             m.d.sync += [
                 valid1.eq(self.i.valid),
                 requant1.eq(self.requant),
                 shift1.eq(self.shift),
-                above.eq(Cat(self.shift + (a - 1) <= i for i in range(n))),
             ]
             for c in range(C):
-                m.d.sync += [biased[c].eq(sums[c]), kill[c].eq(self.relu & sums[c][-1])]
+                bits = sums[c].as_unsigned()
+                m.d.sync += [
+                    biased[c].eq(sums[c]),
+                    kill[c].eq(self.relu & sums[c][-1]),
+                    fits[c].eq(((bits & above) == 0) | ((bits | ~above) == (1 << n) - 1)),
+                ]
 
         # Stage 2: round half up, shift, saturate, without a wide adder or comparator:
         # the shifted window holds y[shift - 1] (the rounding bit) and the a_bits result
@@ -118,12 +128,8 @@ class OutputStage(wiring.Component):
             window = Signal(a + 1, name=f"window{c}")
             m.d.comb += window.eq(shifted_window(Cat(Const(0, 1), y), shift1, a + 1))
             half, t = window[0], window[1:].as_signed()
-            bits = y.as_unsigned()
-            all_zero = (bits & above) == 0
-            all_one = (bits | ~above) == (1 << n) - 1
-            fits = all_zero | all_one
             rounded = Mux((t == hi) & half, hi, t + half)
-            saturated = Mux(fits, rounded, Mux(y[-1], lo, hi))
+            saturated = Mux(fits[c], rounded, Mux(y[-1], lo, hi))
             out = Signal(signed(n), name=f"y{c}")  # acc_bits wide: the beat's field
             m.d.comb += out.eq(Mux(kill[c], 0, Mux(requant1, saturated, y)))
             ys.append(out)

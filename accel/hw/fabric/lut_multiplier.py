@@ -89,8 +89,8 @@ class LUTMultiplier(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        a = Signal.like(self.a, name="a_in")
-        b = Signal.like(self.b, name="b_in")
+        a = Signal.like(self.a, name="a_in", reset_less=True)
+        b = Signal.like(self.b, name="b_in", reset_less=True)
         m.d.sync += [a.eq(self.a), b.eq(self.b)]
         x, y = (a, b) if len(a) >= len(b) else (b, a)  # Booth-recode the narrower one
         width = len(self.p)
@@ -115,7 +115,7 @@ class LUTMultiplier(wiring.Component):
             sums = [_register(m, s, f"s{depth}_{i}") for i, s in enumerate(sums)]
         (total,) = sums
         assert total.lo == 0 and not total.cins
-        out = Signal.like(self.p, name="p_out")
+        out = Signal.like(self.p, name="p_out", reset_less=True)
         m.d.sync += out.eq(total.value)
         m.d.comb += self.p.eq(out)
         return m
@@ -176,13 +176,16 @@ def _partial_products(x: Value, y: Value, width: int) -> list[_Row]:
             # the highest-starting row: the merge that takes it is the shortest
             max(below, key=lambda r: r.lo).bits.append(1)
         else:
-            at = [r for r in rows if r.top == q and isinstance(r.bits[-1], Value)]
+            at = [r for r in rows if r.top == q]
             assert at, (mx, ny, q)
             row = at[0]
-            # ~s + 1 at q  ==  s at q, ~s at q + 1
-            inv = row.bits[-1]
-            row.bits[-1] = ~inv
-            row.bits.append(inv)
+            if isinstance(row.bits[-1], int):  # 1 + 1 at q == 1 at q + 1
+                row.bits[-1] = 0
+                const += 2 << q
+            else:  # ~s + 1 at q == s at q, ~s at q + 1
+                inv = row.bits[-1]
+                row.bits[-1] = ~inv
+                row.bits.append(inv)
         q += 1
     for r in rows:
         del r.bits[max(0, width - r.lo) :]
@@ -212,16 +215,17 @@ def _merge(low: _Sum, high: _Sum, width: int) -> _Sum:
     total = low.value[k:] + high.value
     if cin is not None:
         total = total + cin
-    value = Cat(lo_bits, Const(0, max(0, k - len(lo_bits))), total[:n])
+    gap = [Const(0, k - len(lo_bits))] if k > len(lo_bits) else []
+    value = Cat(lo_bits, *gap, total[:n])
     return _Sum(low.lo, value, min(lo_max + (hi_max << k), (1 << (width - low.lo)) - 1), cins)
 
 
 def _register(m: Module, s: _Sum, name: str) -> _Sum:
-    reg = Signal(len(s.value), name=name)
+    reg = Signal(len(s.value), name=name, reset_less=True)
     m.d.sync += reg.eq(s.value)
     cins = {}
     for lo, bit in s.cins.items():
-        c = Signal(name=f"{name}_c{lo}")
+        c = Signal(name=f"{name}_c{lo}", reset_less=True)
         m.d.sync += c.eq(bit)
         cins[lo] = c
     return _Sum(s.lo, reg, s.max, cins)
