@@ -266,7 +266,9 @@ class DenseAccelerator(wiring.Component):
                 tile_end_at[i + 1].eq(tile_end_at[i] & valid_at[i]),
                 bank_at[i + 1].eq(bank_at[i]),
             ]
-        pos_read = [pos] + [Signal(range(B), name=f"pos_d{i}") for i in range(1, BLOCK_RAM_LATENCY + 1)]
+        pos_read = [pos] + [
+            Signal(range(B), name=f"pos_d{i}") for i in range(1, BLOCK_RAM_LATENCY + 1)
+        ]
         x_at = [window.rows[0]] + [
             Signal(window.rows[0].shape(), name=f"x_d{i}") for i in range(1, BLOCK_RAM_LATENCY + 1)
         ]

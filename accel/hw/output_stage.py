@@ -28,8 +28,8 @@ def shifted_window(value: Value, shift: Value, width: int) -> Value:
         step = 1 << k
         later = step - 1  # the most the stages after this one can still shift
         keep = min(len(bits), width + later)
-        fill = lambda i: bits[i] if i < len(bits) else sign  # noqa: E731
-        bits = [Mux(shift[k], fill(i + step), bits[i]) for i in range(keep)]
+        padded = bits + [sign] * step  # arithmetic: the sign shifts in from the top
+        bits = [Mux(shift[k], padded[i + step], bits[i]) for i in range(keep)]
     return Cat(*bits[:width])
 
 
@@ -52,8 +52,8 @@ class OutputStage(wiring.Component):
     the shifter sits on a path to the results port: stage 1 adds the bias, stage 2 shifts,
     rounds, saturates and applies ReLU. The requantiser has no adder or comparator wider
     than ``a_bits``: it shifts out only the ``a_bits + 1`` bits it keeps, and finds
-    saturation as "the bits at and above the result's sign are not all equal". ``relu``, ``requant`` and ``shift`` are
-    taken with each beat as it enters. The pipeline moves whenever its output is free
+    saturation as "the bits at and above the result's sign are not all equal". ``relu``,
+    ``requant`` and ``shift`` are taken with each beat as it enters. The pipeline moves whenever its output is free
     (``o.ready`` or no result waiting), so it adds 2 cycles of latency and none of
     throughput; ``pending`` is high while a result is in stage 1.
     """

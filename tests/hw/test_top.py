@@ -20,8 +20,8 @@ from accel.balance import balance_rows
 from accel.config import ArrayConfig, Config, SystemConfig
 from accel.encode import weight_pattern
 from accel.golden import layer_output
-from accel.hw.driver import program
 from accel.hw.arrays import build_array
+from accel.hw.driver import program
 from accel.perf.latency import DENSE_LANDING
 from accel.perf.simulate import simulate_arrays
 from accel.workloads.layer import Layer
