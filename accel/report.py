@@ -110,4 +110,24 @@ def format_table(report: dict[str, Any]) -> str:
             f"({100 * share['dsp']:.0f} %), {fpga['bram']} block RAM "
             f"({100 * share['bram']:.0f} %)" + ("" if fpga["fits"] else ": DOES NOT FIT")
         )
+        over = [res for res, v in share.items() if v > 1]
+        if over:
+            names = {"lut": "logic cells", "ff": "flip-flops", "dsp": "DSPs", "bram": "block RAMs"}
+            needs = ", ".join(f"{100 * share[r]:.0f} % of the {names[r]}" for r in over)
+            lines.append(
+                f"  why: the array needs {needs} of {fpga['target']}; a smaller array "
+                "(--rows/--cols) or a larger device (--fpga) fits"
+            )
+    eq = report.get("equal_area")
+    if eq:
+        d, r = eq["design"], eq["reference"]
+        lines.append(
+            f"speedup at equal area ({eq['source']}: area and Fmax models) against the dense "
+            f"reference {report['config']['array']['rows']}x{report['config']['array']['cols']}: "
+            f"{eq['speedup']:.2f}x = {eq['cycle_ratio']:.2f}x cycles x {eq['clock_ratio']:.2f} "
+            f"clock ({d['fmax_mhz']:.0f} / {r['fmax_mhz']:.0f} MHz) / {eq['area_ratio']:.2f} "
+            f"area ({d['logic_cells']:,} / {r['logic_cells']:,} logic cells); break-even "
+            f"at {eq['break_even']:.2f}x fewer cycles"
+            + ("; the design needs more DSPs than the device has" if d["over_budget"] else "")
+        )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ without placing and routing. Both come from real tool runs here, kept as JSON
 
     .venv/bin/python bench/synth_table.py            # run what is missing, print the table
     .venv/bin/python bench/synth_table.py --fit      # also fit accel/fpga/area_ecp5.json
+                                                     # and accel/fpga/fmax_ecp5.json
     .venv/bin/python bench/synth_table.py --only 8x8  # points whose name contains 8x8
 
 Points already in the JSON are not run again (delete an entry to re-measure it); the
@@ -25,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from accel.config import ArrayConfig
-from accel.fpga import area, report
+from accel.fpga import area, fmax, report
 from accel.fpga.flow import SynthOptions, cache_dir, synthesize
-from accel.fpga.targets import get_target
+from accel.fpga.targets import fabric_for, get_target
 from accel.hw.verilog import generate, ports
 
 HERE = Path(__file__).parent
@@ -100,18 +101,47 @@ def grid() -> list[dict]:
                 pnr=True,
             )
         )
+    pts += dense_grid()
+    return pts
+
+
+def dense_grid() -> list[dict]:
+    """The dense reference dataflow: sizes (routed where the Fmax model needs them; 16x16
+    with LUT multipliers beyond the 85k's 156 DSPs), blocks, result rows, accumulators."""
+    pts = []
+    routed = {(2, 2), (4, 4), (8, 8), (16, 16)}
+    for r, c in ((2, 2), (4, 4), (4, 8), (8, 4), (8, 8), (8, 16), (16, 8), (16, 16)):
+        pts.append(
+            point(
+                f"dense {r}x{c} b4",
+                dataflow="dense",
+                rows=r,
+                cols=c,
+                block=4,
+                pnr=(r, c) in routed,
+                freq=200.0,
+            )
+        )
+    for b in (1, 2, 8):
+        pts.append(point(f"dense 4x4 b{b}", dataflow="dense", rows=4, cols=4, block=b))
+    pts.append(point("dense 8x8 b4 out2", dataflow="dense", rows=8, cols=8, block=4, result_rows=2))
+    pts.append(point("dense 4x8 b4 acc24", dataflow="dense", rows=4, cols=8, block=4, acc_bits=24))
+    pts.append(
+        point("dense 8x8 b4 bus64", dataflow="dense", rows=8, cols=8, block=4, weight_bus_bits=64)
+    )
     return pts
 
 
 def cost(p: dict) -> int:
     c = p["config"]
-    return c["rows"] * c["cols"] * c["block"] * c.get("lanes", 1) * (8 if p["pnr"] else 1)
+    return c["rows"] * c["cols"] * c.get("block", 16) * c.get("lanes", 1) * (8 if p["pnr"] else 1)
 
 
 def measure(p: dict, progress) -> dict:
     cfg = ArrayConfig(**p["config"])
-    text, dut = generate(cfg, max_blocks=p["max_blocks"])
     target = get_target(p["target"])
+    fabric, max_dsps = fabric_for(cfg, target)
+    text, dut = generate(cfg, max_blocks=p["max_blocks"], fabric=fabric, max_dsps=max_dsps)
     opts = SynthOptions(target, target.default_speed, p["freq"], place_and_route=p["pnr"])
     work = cache_dir() / "work" / ("bench-" + p["name"].replace(" ", "-"))
     start = time.monotonic()
@@ -138,17 +168,20 @@ def measure(p: dict, progress) -> dict:
     return row
 
 
-def fit(rows: list[dict]) -> dict:
-    """Least squares per resource on the structural features; error on held-out points."""
-    ecp5 = [r for r in rows if r["target"].startswith("ecp5")]
+def fit_dataflow(rows: list[dict], dataflow: str) -> dict:
+    """Least squares per resource on the dataflow's structural features; error on
+    held-out points (every fifth, at least three, drawn with a fixed seed)."""
     rng = np.random.default_rng(0)
-    held = set(rng.choice(len(ecp5), size=max(3, len(ecp5) // 5), replace=False).tolist())
+    held = set(rng.choice(len(rows), size=max(3, len(rows) // 5), replace=False).tolist())
+    names = area.DENSE_FEATURES if dataflow == "dense" else area.FEATURES
+    cfgs = [ArrayConfig(**r["config"]) for r in rows]
+    dsps = [get_target(r["target"]).available["dsp"] for r in rows]
     X = np.array(
-        [[area.features(ArrayConfig(**r["config"]))[f] for f in area.FEATURES] for r in ecp5]
+        [[area.features(c, dsps=d)[f] for f in names] for c, d in zip(cfgs, dsps, strict=True)]
     )
-    targets = {"lut": [r["core_logic_cells"] for r in ecp5], "ff": [r["core"]["ff"] for r in ecp5]}
+    targets = {"lut": [r["core_logic_cells"] for r in rows], "ff": [r["core"]["ff"] for r in rows]}
     coefficients, errors = {}, {}
-    train = [i for i in range(len(ecp5)) if i not in held]
+    train = [i for i in range(len(rows)) if i not in held]
     test = sorted(held)
     for res, y in targets.items():
         y = np.array(y, float)
@@ -157,22 +190,55 @@ def fit(rows: list[dict]) -> dict:
         rel = np.abs(pred - y[test]) / y[test]
         errors[res] = {"mean": float(rel.mean()), "max": float(rel.max())}
         coef_all, *_ = np.linalg.lstsq(X, y, rcond=None)  # the shipped model uses every point
-        coefficients[res] = {f: float(c) for f, c in zip(area.FEATURES, coef_all, strict=True)}
+        coefficients[res] = {f: float(c) for f, c in zip(names, coef_all, strict=True)}
     exact_ok = all(
-        r["core"]["dsp"] == area.exact(ArrayConfig(**r["config"]), r["max_blocks"])["dsp"]
-        and r["core"]["bram"] == area.exact(ArrayConfig(**r["config"]), r["max_blocks"])["bram"]
-        for r in ecp5
+        {k: r["core"][k] for k in ("dsp", "bram")}
+        == area.exact(c, r["max_blocks"], dsps=d if dataflow == "dense" else None)
+        for r, c, d in zip(rows, cfgs, dsps, strict=True)
     )
+    return {
+        "points": len(rows),
+        "held_out": [rows[i]["name"] for i in test],
+        "held_out_error": errors,
+        "dsp_and_bram_exact_on_every_point": exact_ok,
+        "coefficients": coefficients,
+    }
+
+
+def fit(rows: list[dict]) -> dict:
+    """The area model of every dataflow with measured ECP5 points."""
+    ecp5 = [r for r in rows if r["target"].startswith("ecp5")]
+    by_flow: dict[str, list[dict]] = {}
+    for r in ecp5:
+        by_flow.setdefault(r["config"].get("dataflow", "queued"), []).append(r)
     return {
         "tool": "accel",
         "what": "ECP5 area model of the core (harness excluded): logic cells (LUT4 + 2 per "
         "CCU2C + 6 per DPR16X4) and flip-flops, linear in the structural features of "
-        "accel/fpga/area.py; fitted by bench/synth_table.py --fit",
-        "points": len(ecp5),
-        "held_out": [ecp5[i]["name"] for i in test],
-        "held_out_error": errors,
-        "dsp_and_bram_exact_on_every_point": exact_ok,
-        "coefficients": coefficients,
+        "accel/fpga/area.py, one fit per dataflow; fitted by bench/synth_table.py --fit",
+        "dataflows": {flow: fit_dataflow(pts, flow) for flow, pts in sorted(by_flow.items())},
+    }
+
+
+def fit_fmax(rows: list[dict]) -> dict:
+    """The Fmax model of every dataflow with routed ECP5 points at speed 6."""
+    routed: dict[str, list] = {}
+    for r in rows:
+        if r["target"].startswith("ecp5") and r.get("fmax") and r.get("fits"):
+            cfg = ArrayConfig(**r["config"])
+            routed.setdefault(cfg.dataflow, []).append(
+                (r["name"], cfg, r["fmax"]["clk"]["achieved"])
+            )
+    out = {}
+    for flow, pts in sorted(routed.items()):
+        model = fmax.fit_period([(c, f) for _, c, f in pts])
+        out[flow] = {**model, "points": {n: round(f, 1) for n, _, f in pts}}
+    return {
+        "tool": "accel",
+        "what": "ECP5 (speed 6) Fmax model per dataflow: period_ns = a_ns + b_ns * "
+        "log2(rows * cols), least squares on the routed points of bench/synth_table.py; "
+        "capped at the block RAM's 212 MHz by accel/fpga/fmax.py",
+        "dataflows": out,
     }
 
 
@@ -278,13 +344,22 @@ def main() -> int:
     if args.fit:
         model = fit(rows)
         area.MODEL_FILE.write_text(json.dumps(model, indent=1) + "\n")
-        print(f"area model: {model['points']} points, held out {model['held_out']}")
-        for res, e in model["held_out_error"].items():
-            print(f"  {res}: mean error {100 * e['mean']:.1f} %, max {100 * e['max']:.1f} %")
-        print(
-            f"  DSP and block RAM exact on every point: "
-            f"{model['dsp_and_bram_exact_on_every_point']}"
-        )
+        for flow, m in model["dataflows"].items():
+            print(f"area model, {flow}: {m['points']} points, held out {m['held_out']}")
+            for res, e in m["held_out_error"].items():
+                print(f"  {res}: mean error {100 * e['mean']:.1f} %, max {100 * e['max']:.1f} %")
+            exact = m["dsp_and_bram_exact_on_every_point"]
+            print(f"  DSP and block RAM exact on every point: {exact}")
+        speed = fit_fmax(rows)
+        fmax.MODEL_FILE.write_text(json.dumps(speed, indent=1) + "\n")
+        for flow, m in speed["dataflows"].items():
+            err = m["leave_one_out_error"]
+            shown = (
+                f"leave-one-out error {100 * err['mean']:.1f} % mean"
+                if err
+                else "no error: under 3 points"
+            )
+            print(f"Fmax model, {flow}: {len(m['points'])} routed points, {shown}")
     return 0
 
 

@@ -321,3 +321,40 @@ def test_to_toml_round_trips_through_load_config(tmp_path_factory, array, system
     path = tmp_path_factory.mktemp("rt") / "cfg.toml"
     path.write_text(cfg.to_toml(), encoding="utf-8")
     assert load_config(path) == cfg
+
+
+def test_dataflow_is_validated_and_the_dense_one_skips_nothing():
+    from accel.config import ArrayConfig
+
+    with pytest.raises(AccelError, match="dataflow must be one of queued, dense, not 'lockstep'"):
+        ArrayConfig(dataflow="lockstep")
+    dense = ArrayConfig(dataflow="dense")
+    assert not dense.skip_weights and not dense.skip_acts and dense.dense
+    with pytest.raises(AccelError, match="lanes must be 1 with dataflow dense"):
+        ArrayConfig(dataflow="dense", lanes=2, block=4)
+
+
+def test_dense_reference_of_a_design():
+    from accel.config import ArrayConfig
+
+    cfg = ArrayConfig(rows=8, cols=8, block=16, queue_depth=4, lanes=2, result_rows=2)
+    ref = cfg.dense_reference()
+    assert (ref.rows, ref.cols, ref.result_rows, ref.weight_bus_bits) == (8, 8, 2, 128)
+    assert (ref.dataflow, ref.block, ref.lanes) == ("dense", 4, 1)  # 32-bit lane words
+    assert ref.dense_reference() == ref
+    assert ArrayConfig(weight_bus_bits=64, weight_lanes=4, w_bits=4).dense_reference().block == 4
+
+
+def test_dataflow_in_toml_and_flags(tmp_path):
+    from accel.config import Config, load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('[array]\ndataflow = "dense"\nblock = 4\n')
+    cfg = load_config(path)
+    assert cfg.array.dataflow == "dense"
+    again = tmp_path / "again.toml"
+    again.write_text(cfg.to_toml())
+    assert load_config(again) == cfg
+    assert isinstance(cfg, Config)
+    with pytest.raises(AccelError, match="--dataflow systolic: dataflow must be one of"):
+        load_config(None, {"array": {"dataflow": "systolic"}})

@@ -50,3 +50,11 @@ def test_hardware_and_simulator_agree_on_the_pipelines():
 
     assert timing.MAC_PIPELINE == latency.MAC_PIPELINE
     assert timing.OUTPUT_STAGES == latency.OUTPUT_PIPELINE
+
+
+def test_dense_latencies_agree():
+    from accel.hw import timing
+    from accel.perf import latency
+
+    assert timing.DENSE_LANDING == latency.DENSE_LANDING
+    assert timing.DENSE_DRAIN == latency.DENSE_DRAIN

@@ -347,6 +347,17 @@ def run(args: argparse.Namespace) -> int:
             **estimate(config.array, max_blocks=depth, target=args.fpga),
             "max_blocks": depth,
         }
+        totals = report["totals"]
+        if totals.get("reference_total_cycles"):
+            from ..fpga.equal_area import modelled
+
+            report["equal_area"] = modelled(
+                config.array,
+                cycles=totals["total_cycles"],
+                reference_cycles=totals["reference_total_cycles"],
+                max_blocks=depth,
+                target=args.fpga,
+            ).to_dict()
     emit(args, report, format_table(report))
     if args.plot:
         from ..plots import plot_report

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AccelError
-from .common import add_config_flags, resolve_config
+from .common import add_config_flags, flag_of, resolve_config
 
 NAME = "synth"
 HELP = "synthesize, place and route the array for an FPGA: LUT, FF, DSP, BRAM, Fmax"
@@ -61,6 +61,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="use --out and --json even if accel did not write what is there",
     )
     p.add_argument("--quiet", action="store_true", help="no table, no progress")
+    p.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="do not build the dense reference array of the same size beside the design "
+        "(it gives the speedup at equal area; cached after its first run)",
+    )
+    p.add_argument(
+        "--network",
+        metavar="NAME",
+        help="a built-in network for the speedup at equal area (resnet50, mobilenet_v2, "
+        "vgg16, bert_base); without it the report gives the break-even cycle ratio",
+    )
+    p.add_argument(
+        "--weight-density", type=float, default=0.1, metavar="D",
+        help="--network's weight density, unstructured (default 0.1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--act-density", type=float, default=0.5, metavar="D",
+        help="--network's activation density (default 0.5)",
+    )  # fmt: skip
 
 
 def _made_by_synth(marker: Path) -> bool:
@@ -117,11 +138,57 @@ def _title(cfg, target, opts) -> str:
     )
 
 
+def _reference_summary(ref: dict) -> dict:
+    keys = ("config", "fabric", "core", "placed", "fmax", "critical_path", "fits", "met")
+    return {k: ref.get(k) for k in keys} | {"workdir": ref["workdir"], "cached": ref["cached"]}
+
+
+def _equal_area(args: argparse.Namespace, config, result: dict, ref: dict) -> dict:
+    """Measured area and clock of the design and its reference; with ``--network``, the
+    speedup at equal area on that workload (both simulated)."""
+    from ..fpga.equal_area import measured_implementation, speedup_at_equal_area
+
+    design, reference = measured_implementation(result), measured_implementation(ref)
+    out = {
+        "source": "measured",
+        "area_ratio": design.logic_cells / reference.logic_cells,
+        "clock_ratio": design.fmax_mhz / reference.fmax_mhz,
+        "break_even": (design.logic_cells / reference.logic_cells)
+        / (design.fmax_mhz / reference.fmax_mhz),
+        "design": design.__dict__ | {"over_budget": design.over_budget},
+        "reference": reference.__dict__ | {"over_budget": reference.over_budget},
+    }
+    if args.network:
+        from ..perf.simulate import simulate_network
+        from ..workloads.sparsity import WeightSparsity
+        from ..workloads.zoo import get_network
+
+        for flag in ("weight_density", "act_density"):
+            value = getattr(args, flag)
+            if not 0.0 <= value <= 1.0:
+                raise AccelError(f"{flag_of(flag)} must be in 0..1, not {value:g}")
+        layers = get_network(args.network)
+        sim = simulate_network(
+            config, layers, WeightSparsity("unstructured", args.weight_density),
+            args.act_density, seed=1,
+        ).totals()  # fmt: skip
+        eq = speedup_at_equal_area(
+            cycles=sim["total_cycles"],
+            reference_cycles=sim["reference_total_cycles"],
+            design=design,
+            reference=reference,
+        )
+        out.update(eq.to_dict(), workload={
+            "network": args.network, "weight_density": args.weight_density,
+            "act_density": args.act_density, "seed": 1,
+        })  # fmt: skip
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..fpga.flow import MARKER, SynthOptions, synthesize
+    from ..fpga.flow import MARKER, SynthOptions, synthesize_array
     from ..fpga.summary import format_report
     from ..fpga.targets import get_target
-    from ..hw.verilog import generate, ports
     from ..outputs import check_writable, write_text
 
     config = resolve_config(args)
@@ -138,6 +205,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if not 1 <= args.max_blocks <= 1 << 16:
         raise AccelError(f"--max-blocks must be in 1..65536, not {args.max_blocks}")
+    if args.network is not None:  # refused now, not after an hour of place and route
+        from ..workloads.zoo import get_network
+
+        get_network(args.network)
+        if not args.reference:
+            raise AccelError("--network needs the dense reference: drop --no-reference")
     if args.json is not None and not args.json.strip():
         raise AccelError("--json needs a path, not an empty string")
     if args.out is not None and not args.out.strip():
@@ -152,22 +225,24 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"  {text}", file=sys.stderr, flush=True)
 
-    progress(f"generating the Verilog of the {cfg.rows}x{cfg.cols} array")
-    fabric = target.family if cfg.dataflow == "dense" else "generic"
-    text, dut = generate(cfg, max_blocks=args.max_blocks, fabric=fabric)
-    result = synthesize(
-        text,
-        "accel_top",
-        ports(dut),
+    result = synthesize_array(
+        cfg,
         opts,
+        max_blocks=args.max_blocks,
         workdir=workdir,
         use_cache=not args.no_cache,
         progress=progress,
     )
-    result["config"] = config.to_dict()["array"]
-    result["max_blocks"] = args.max_blocks
-    result["fabric"] = fabric
-    result["multipliers"] = cfg.rows * cfg.cols * cfg.lanes
+    reference = cfg.dense_reference()
+    if args.reference and reference != cfg and result.get("fmax"):
+        progress(f"the dense reference {cfg.rows}x{cfg.cols} beside it (block {reference.block})")
+        ref = synthesize_array(
+            reference, opts, max_blocks=args.max_blocks, use_cache=not args.no_cache,
+            progress=progress,
+        )  # fmt: skip
+        result["reference"] = _reference_summary(ref)
+        if ref.get("fmax"):
+            result["equal_area"] = _equal_area(args, config, result, ref)
     report = json.dumps(result, indent=1) + "\n"
     if workdir is not None:
         write_text(workdir / MARKER, report)

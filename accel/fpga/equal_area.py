@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..config import ArrayConfig
 from ..errors import AccelError
 
 __all__ = [
@@ -30,6 +31,9 @@ __all__ = [
     "Implementation",
     "EqualArea",
     "logic_cells",
+    "measured_implementation",
+    "modelled",
+    "modelled_implementation",
     "speedup_at_equal_area",
 ]
 
@@ -84,8 +88,10 @@ class Implementation:
     dsp_available: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.logic_cells, bool) or not isinstance(self.logic_cells, int) or (
-            self.logic_cells < 1
+        if (
+            isinstance(self.logic_cells, bool)
+            or not isinstance(self.logic_cells, int)
+            or (self.logic_cells < 1)
         ):
             raise AccelError(
                 f"logic_cells must be a positive integer, not {self.logic_cells!r}",
@@ -175,4 +181,77 @@ def speedup_at_equal_area(
         source=sources.pop() if len(sources) == 1 else "mixed",
         design=design,
         reference=reference,
+    )
+
+
+def modelled_implementation(
+    config: ArrayConfig, *, max_blocks: int, target: str = "ecp5-85k"
+) -> Implementation:
+    """``config`` on ``target`` from the area model (``accel.fpga.area``) and the Fmax
+    model (``accel.fpga.fmax``), both fitted to this tool's own runs."""
+    from .area import estimate
+    from .fmax import fmax_mhz
+    from .targets import get_target
+
+    est = estimate(config, max_blocks=max_blocks, target=target)
+    return Implementation(
+        logic_cells=max(1, int(est["lut"])),
+        fmax_mhz=fmax_mhz(config, target=target),
+        dsp=int(est["dsp"]),
+        bram=int(est["bram"]),
+        source="modelled",
+        dsp_available=get_target(target).available["dsp"],
+    )
+
+
+def modelled(
+    config: ArrayConfig,
+    *,
+    cycles: int,
+    reference_cycles: int,
+    max_blocks: int,
+    target: str = "ecp5-85k",
+) -> EqualArea:
+    """Speedup at equal area of ``config`` against its dense reference
+    (``config.dense_reference()``), both from the models, each at its own modelled Fmax.
+
+    Parameters
+    ----------
+    config:
+        The design's array.
+    cycles, reference_cycles:
+        The workload's total cycles on the design and on the reference (``accel
+        simulate`` runs both).
+    max_blocks:
+        Weight-memory depth both are built with (the workload's deepest layer).
+    target:
+        An ECP5 device (the models are fitted there).
+    """
+    reference = config.dense_reference()
+    return speedup_at_equal_area(
+        cycles=cycles,
+        reference_cycles=reference_cycles,
+        design=modelled_implementation(config, max_blocks=max_blocks, target=target),
+        reference=modelled_implementation(reference, max_blocks=max_blocks, target=target),
+    )
+
+
+def measured_implementation(result: dict[str, Any]) -> Implementation:
+    """A placed and routed design from its ``accel synth`` report (``flow.synthesize``):
+    the core's logic cells, the clock's achieved Fmax, DSPs and block RAMs."""
+    from .report import logic_cells as cells_of
+    from .targets import get_target
+
+    target = get_target(result["target"])
+    if not result.get("fmax"):
+        raise AccelError(f"the design was not placed and routed on {target.name}: no Fmax")
+    clock = next(iter(result["fmax"].values()))
+    core = result["core"]["resources"]
+    return Implementation(
+        logic_cells=max(1, cells_of(result["core"]["cells"], target)),
+        fmax_mhz=clock["achieved"],
+        dsp=int(core.get("dsp", 0)),
+        bram=int(core.get("bram", 0)),
+        source="measured",
+        dsp_available=target.available.get("dsp"),
     )

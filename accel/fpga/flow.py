@@ -24,7 +24,7 @@ from .harness import HARNESS_FILE, HARNESS_TOP, harness_source, make_top
 from .targets import Target
 from .tools import Progress, ToolError, run_tool, tool_versions
 
-__all__ = ["FLOW_VERSION", "SynthOptions", "synthesize", "cache_dir", "MARKER"]
+__all__ = ["FLOW_VERSION", "SynthOptions", "synthesize", "synthesize_array", "cache_dir", "MARKER"]
 
 FLOW_VERSION = 3
 """Bump when the flow's commands or the report's meaning change: old cache entries die."""
@@ -302,4 +302,41 @@ def _finish(result: dict[str, Any], cached: Path, walls: dict[str, float]) -> di
         _write(cached, json.dumps(result, indent=1) + "\n")
     except (OSError, AccelError):
         pass  # a cache that cannot be written costs time, not results
+    return result
+
+
+def synthesize_array(
+    config: Any,
+    opts: SynthOptions,
+    *,
+    max_blocks: int = 64,
+    workdir: Path | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The array of ``config`` (an ``ArrayConfig``) generated for ``opts.target``'s fabric
+    (``targets.fabric_for``: the dense reference instantiates DSPs and block RAMs, with
+    LUT multipliers beyond the device's DSPs) and synthesized; the report carries the
+    configuration, the fabric and the multiplier counts."""
+    import dataclasses
+
+    from ..hw.verilog import generate, ports
+    from .targets import fabric_for
+
+    fabric, max_dsps = fabric_for(config, opts.target)
+    if progress:
+        progress(f"generating the Verilog of the {config.rows}x{config.cols} array")
+    text, dut = generate(config, max_blocks=max_blocks, fabric=fabric, max_dsps=max_dsps)
+    result = synthesize(
+        text, "accel_top", ports(dut), opts, workdir=workdir, use_cache=use_cache,
+        progress=progress,
+    )  # fmt: skip
+    multipliers = config.rows * config.cols * config.lanes
+    result.update(
+        config=dataclasses.asdict(config),
+        max_blocks=max_blocks,
+        fabric=fabric,
+        multipliers=multipliers,
+        lut_multipliers=0 if max_dsps is None else max(0, multipliers - max_dsps),
+    )
     return result

@@ -87,15 +87,42 @@ def format_report(result: dict[str, Any], title: str) -> str:
     ]
     if "multipliers" in result:
         dsp = core.get("dsp", 0)
+        luts = result.get("lut_multipliers", 0)
         checks.append(
             f"DSPs {dsp} for {result['multipliers']} multipliers"
-            + ("" if dsp == result["multipliers"] else " (NOT one each)")
+            + (f" ({luts} LUT multipliers beyond the device's DSPs)" if luts else "")
+            + ("" if dsp + luts == result["multipliers"] else " (NOT one each)")
         )
     lines.append("checks: " + ", ".join(checks))
     for text in result.get("caveats", []):
         lines.append(f"note: {text}")
+    lines += _equal_area_lines(result)
     wall = result.get("wall", {})
     times = ", ".join(f"{k.removesuffix('_s')} {v:.0f} s" for k, v in wall.items())
     lines.append(f"tool time: {times}" + (" (cached result)" if result.get("cached") else ""))
     lines.append(f"verdict: {verdict(result)}")
     return "\n".join(lines)
+
+
+def _equal_area_lines(result: dict[str, Any]) -> list[str]:
+    """The dense reference beside the design, and the speedup at equal area."""
+    eq = result.get("equal_area")
+    if not eq:
+        return []
+    d, r = eq["design"], eq["reference"]
+    lines = [
+        f"dense reference of the same size (measured, block "
+        f"{result['reference']['config']['block']}): {r['logic_cells']:,} logic cells, "
+        f"{r['fmax_mhz']:.1f} MHz, {r['dsp']} DSP, {r['bram']} block RAM; the design: "
+        f"{d['logic_cells']:,} logic cells, {d['fmax_mhz']:.1f} MHz",
+        f"area {eq['area_ratio']:.2f}x the reference's, clock {eq['clock_ratio']:.2f}x: the "
+        f"design breaks even at equal area when it takes {eq['break_even']:.2f}x fewer cycles",
+    ]
+    if "speedup" in eq:
+        w = eq["workload"]
+        lines.append(
+            f"speedup at equal area on {w['network']} (weights {w['weight_density']:g}, "
+            f"activations {w['act_density']:g}, seed {w['seed']}): {eq['speedup']:.2f}x "
+            f"({eq['cycle_ratio']:.2f}x fewer cycles)"
+        )
+    return lines

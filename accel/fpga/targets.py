@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import AccelError
+from .equal_area import CARRY_CELLS, LUTRAM_CELLS
 
-__all__ = ["RESOURCES", "Target", "TARGETS", "get_target"]
+__all__ = ["RESOURCES", "Target", "TARGETS", "fabric_for", "get_target"]
 
 RESOURCES = ("lut", "ff", "carry", "dsp", "bram", "lutram", "io")
 """Resource names used in every report, whatever the family calls them."""
@@ -88,7 +89,7 @@ def _ecp5(name: str, size: str, package: str, lut: int, dsp: int, bram: int, io:
         available={"lut": lut, "ff": lut, "dsp": dsp, "bram": bram, "lutram": lut // 8, "io": io},
         cells=_ECP5_CELLS,
         bels=_ECP5_BELS,
-        cell_cost={"CCU2C": 2, "TRELLIS_DPR16X4": 6},
+        cell_cost={"CCU2C": CARRY_CELLS, "TRELLIS_DPR16X4": LUTRAM_CELLS},
         caveats=_ECP5_CAVEATS,
     )
 
@@ -137,6 +138,15 @@ TARGETS: dict[str, Target] = {
         ),
     )
 }
+
+
+def fabric_for(cfg, target: Target) -> tuple[str, int | None]:
+    """How the array is generated for ``target``: ``(fabric, max_dsps)``. The dense
+    reference instantiates the family's DSPs and block RAMs and builds the multipliers
+    beyond the device's DSPs from logic; the queued array is described generically."""
+    if cfg.dataflow != "dense":
+        return "generic", None
+    return target.family, target.available.get("dsp")
 
 
 def get_target(name: str, *, flag: str = "--target") -> Target:

@@ -25,17 +25,23 @@ def build_array(
     max_blocks: int = 64,
     counter_width: int = 48,
     fabric: str = "generic",
+    max_dsps: int | None = None,
 ) -> wiring.Component:
     """The top level for ``config.dataflow``.
 
     ``fabric`` selects hard blocks for the dense array (``accel.hw.fabric``); the queued
     array describes its datapath generically, so only ``"generic"`` is accepted for it.
+    ``max_dsps`` (dense array): PEs beyond it get LUT multipliers.
     """
     if not isinstance(config, ArrayConfig):
         raise AccelError(f"config must be an ArrayConfig, not {config!r}")
     if config.dataflow == "dense":
         return DenseAccelerator(
-            config, max_blocks=max_blocks, counter_width=counter_width, fabric=fabric
+            config,
+            max_blocks=max_blocks,
+            counter_width=counter_width,
+            fabric=fabric,
+            max_dsps=max_dsps,
         )
     if fabric != "generic":
         raise AccelError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,6 +33,13 @@ INPUT_LATENCY = {
 }
 """Registers between each input and its counters' adders (a ``clear`` drops what is in
 flight): an input presented in cycle t is in the counts from cycle t + 1 + latency on."""
+
+
+def times(value: Value, constant: int) -> Value:
+    """``value x constant`` as shifted adds: Yosys maps a product by a constant that is
+    not a power of two to a DSP, which the datapath needs (and the DSP count is checked)."""
+    terms = [value << k for k in range(constant.bit_length()) if constant >> k & 1]
+    return sum(terms[1:], terms[0]) if terms else Const(0)
 
 
 class EventCounters(wiring.Component):
@@ -91,12 +98,12 @@ class EventCounters(wiring.Component):
         increments = {
             "windows": delayed("window_issued"),
             "weight_reads": issued,
-            "macs_issued": issued * C,
+            "macs_issued": times(issued, C),
             "macs_effectual": effectual,
-            "macs_gated": issued * C - effectual,
+            "macs_gated": times(issued, C) - effectual,
             "row_busy_cycles": delayed("rows_busy"),
             "row_idle_cycles": delayed("rows_idle"),
-            "outputs": delayed("output_beat") * (C * self._config.result_rows),
+            "outputs": times(delayed("output_beat"), C * self._config.result_rows),
         }
         for name, step in increments.items():
             count = Signal(self._width, name=name)

@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .fabric import MULTIPLIER_LATENCY, Multiplier
+from .fabric.lut_multiplier import LUT_MULTIPLIER_LATENCY, LUTMultiplier
 from .params import check_int
 from .timing import DENSE_PRODUCT
 
@@ -31,11 +32,20 @@ class DensePE(wiring.Component):
     captures each half in its cycle. Adds wrap at ``acc_bits``, as the golden model's.
     """
 
-    def __init__(self, *, w_bits: int, a_bits: int, acc_bits: int, fabric: str = "generic"):
+    def __init__(
+        self,
+        *,
+        w_bits: int,
+        a_bits: int,
+        acc_bits: int,
+        fabric: str = "generic",
+        lut_multiplier: bool = False,
+    ):
         self._w_bits = check_int("w_bits", w_bits, 2, 18)
         self._a_bits = check_int("a_bits", a_bits, 2, 18)
         self._acc_bits = check_int("acc_bits", acc_bits, w_bits + a_bits, 64)
         self._fabric = fabric
+        self._lut_multiplier = bool(lut_multiplier)
         super().__init__(
             {
                 "w": In(signed(w_bits)),
@@ -53,13 +63,15 @@ class DensePE(wiring.Component):
         return min(self._w_bits + self._a_bits, self._acc_bits - 1)
 
     def elaborate(self, platform):
-        assert DENSE_PRODUCT == MULTIPLIER_LATENCY + 2  # the two registers below
+        assert DENSE_PRODUCT == MULTIPLIER_LATENCY + 2 == LUT_MULTIPLIER_LATENCY + 2
         m = Module()
         n = self._w_bits + self._a_bits
         lo, hi = self.lo_bits, self._acc_bits - self.lo_bits
-        m.submodules.mul = mul = Multiplier(
-            a_bits=self._w_bits, b_bits=self._a_bits, fabric=self._fabric
-        )
+        if self._lut_multiplier:  # beyond the device's DSPs: the same latency in logic
+            mul = LUTMultiplier(a_bits=self._w_bits, b_bits=self._a_bits)
+        else:
+            mul = Multiplier(a_bits=self._w_bits, b_bits=self._a_bits, fabric=self._fabric)
+        m.submodules.mul = mul
         m.d.comb += [mul.a.eq(self.w), mul.b.eq(self.x)]
         # two fabric registers between the DSP and the adders: the DSP's output pins are
         # far from the logic, and the adder's carry chain must not start at them

@@ -60,6 +60,9 @@ class DenseAccelerator(wiring.Component):
     fabric:
         ``"generic"`` for simulation and any FPGA, ``"ecp5"`` or ``"ice40"`` to instantiate
         the family's DSPs and block RAMs (``accel.hw.fabric``); the cycles are the same.
+    max_dsps:
+        The DSPs the device has: the PEs beyond them (the last ones, row-major) get
+        pipelined LUT multipliers of the same latency. ``None``: every PE has a DSP.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class DenseAccelerator(wiring.Component):
         max_blocks: int = 64,
         counter_width: int = 48,
         fabric: str = "generic",
+        max_dsps: int | None = None,
     ):
         try:
             self._config = cfg = check_wire_widths(check_config(config))
@@ -77,6 +81,7 @@ class DenseAccelerator(wiring.Component):
             self._max_blocks = check_int("max_blocks", max_blocks, 1, 1 << 16)
             self._counter_width = check_int("counter_width", counter_width, 16, 64)
             self._fabric = check_fabric(fabric)
+            self._max_dsps = None if max_dsps is None else check_int("max_dsps", max_dsps, 0)
             check_int("w_bits", cfg.w_bits, 2, 18)
             check_int("a_bits", cfg.a_bits, 2, 18)
         except AccelError:
@@ -112,6 +117,12 @@ class DenseAccelerator(wiring.Component):
     def fabric(self) -> str:
         return self._fabric
 
+    @property
+    def dsp_multipliers(self) -> int:
+        """PEs whose multiplier is a DSP; the rest are LUT multipliers."""
+        n = self._config.rows * self._config.cols
+        return n if self._max_dsps is None else min(n, self._max_dsps)
+
     def elaborate(self, platform):
         cfg = self._config
         R, C, B = cfg.rows, cfg.cols, cfg.block
@@ -135,32 +146,48 @@ class DenseAccelerator(wiring.Component):
         issue = Signal()
         weights_ok = Signal()  # the row tile's weights are all written
         in_flight = Signal()  # a tile's last row is issued and not yet captured
-        captured_tiles = Signal(range(MAX_TILES + 1))  # row tiles whose last tile is captured
         free = Signal()  # the output buffer was empty, nothing on its way, last cycle
 
-        last_pos = pos == B - 1
-        last_row = last_pos & (block == self.blocks - 1)
-        last_col = col_tile == self.col_tiles - 1
-        last_tile = last_col & (row_tile == self.row_tiles - 1)
+        # where the position is, as registered flags: the issue logic and everything it
+        # enables (the window's shift register, the flags, the counters) start at flip-flops
+        # and never at a comparator of the layer's shape
+        last_pos = Signal()  # the row is its block's last
+        last_block = Signal()  # the block is its tile's last
+        last_col = Signal()  # the column tile is its row tile's last
+        last_row_tile = Signal()
+        first_row = Signal()  # the row is its tile's first
+        last_row = last_pos & last_block
+        last_tile = last_col & last_row_tile
+        blocks_m1 = Signal.like(self.blocks)
+        col_tiles_m1 = Signal.like(self.col_tiles)
+        row_tiles_m1 = Signal.like(self.row_tiles)
 
         # --- the output buffer: R x C accumulators, written at capture and read
-        # `result_rows` rows per beat through a row multiplexer (the biases are already in
-        # the sums: the output stages add nothing)
+        # `result_rows` rows per beat through a row multiplexer into a register (the drain
+        # register: the multiplexer spans the array, so it gets a cycle of its own), then
+        # the output stages (the biases are already in the sums: they add nothing)
         acc = data.ArrayLayout(signed(cfg.acc_bits), C)
         held = [Signal(acc, name=f"held{r}") for r in range(R)]
         draining = Signal()
         beats = R // k
         drain_row = Signal(range(beats))
-        sent = stage.i.valid & stage.i.ready
+        drained = [Signal(acc, name=f"drained{j}") for j in range(k)]
+        drained_valid = Signal()
+        drain_moves = ~drained_valid | stage.i.ready
+        sent = draining & drain_moves  # a beat left the buffer for the drain register
         last_sent = sent & (drain_row == beats - 1)
         buffer_free = ~draining | last_sent
         leaves = self.results.valid & self.results.ready
+        with m.If(drain_moves):
+            m.d.sync += drained_valid.eq(draining)
+            for j in range(k):
+                rows_j = Array(held[i * k + j] for i in range(beats))
+                m.d.sync += drained[j].eq(rows_j[drain_row])
         for j, st in enumerate(stages):
-            rows_j = Array(held[i * k + j] for i in range(beats))
             m.d.comb += [
-                st.i.payload.acc.eq(rows_j[drain_row]),
+                st.i.payload.acc.eq(drained[j]),
                 st.i.payload.bias.eq(0),
-                st.i.valid.eq(draining),
+                st.i.valid.eq(drained_valid),
                 st.relu.eq(self.relu),
                 st.requant.eq(self.requant),
                 st.shift.eq(self.shift),
@@ -187,15 +214,18 @@ class DenseAccelerator(wiring.Component):
                 lane.clear.eq(self.start & ~self.busy),
                 lane.blocks.eq(self.blocks),
             ]
-        with m.If(load_fire & beat.last):
-            m.d.sync += beat_tile.eq(beat_tile + 1)
-        with m.If(self.start & ~self.busy):
-            m.d.sync += beat_tile.eq(0)
 
-        def loaded(tile: Value) -> Value:
-            """Row tile ``tile``'s weights are all written by the end of this cycle."""
-            done = [(ln.tiles > tile) | ((ln.tiles == tile) & ln.tile_end) for ln in lanes]
-            return Cat(done).all()
+        # how many row tiles each lane has finished beyond the one being issued (0..2:
+        # the lanes run at most two row tiles ahead): small counters instead of
+        # comparisons of the lanes' row-tile counts with the issue's
+        ahead = [Signal(range(4), name=f"ahead{i}") for i in range(U)]
+
+        def loaded(further: int) -> Value:
+            """Row tile ``row_tile + further`` is written by the end of this cycle."""
+            return Cat(
+                (a > further) | ((a == further) & ln.tile_end)
+                for a, ln in zip(ahead, lanes, strict=True)
+            ).all()
 
         def bank_addr(bank: Value, blk: Value) -> Value:
             return blk + Mux(bank, nbank, 0)
@@ -203,8 +233,7 @@ class DenseAccelerator(wiring.Component):
         record_bits = weight_record(cfg).size
         memories = []
         bias = [
-            [Signal(signed(cfg.acc_bits), name=f"bias{b}_{r}") for r in range(R)]
-            for b in range(2)
+            [Signal(signed(cfg.acc_bits), name=f"bias{b}_{r}") for r in range(R)] for b in range(2)
         ]
         for r in range(R):
             lane = lanes[r % U]
@@ -229,7 +258,8 @@ class DenseAccelerator(wiring.Component):
         window = Signal(window_beat(cfg))
         window_valid = Signal()
         running = Signal()
-        take = running & (~window_valid | (issue & last_pos))
+        # (never beyond the layer's last window: the stream's next beat is the next layer's)
+        take = running & (~window_valid | (issue & last_pos & ~(last_row & last_tile)))
         m.d.comb += self.acts.ready.eq(take)
         with m.If(issue):
             rows_now = window.rows
@@ -242,14 +272,12 @@ class DenseAccelerator(wiring.Component):
             m.d.sync += [window.eq(self.acts.payload), window_valid.eq(1)]
 
         # --- issue and the row's journey: flags delayed to the stage that needs them
-        m.d.comb += issue.eq(
-            running & weights_ok & window_valid & (~last_row | free)
-        )
+        m.d.comb += issue.eq(running & weights_ok & window_valid & (~last_row | free))
         # registered, so that the results port's ready never reaches the issue logic
         m.d.sync += free.eq(buffer_free & ~in_flight & ~(issue & last_row))
         depth = timing.DENSE_LANDING
         valid_at = [issue] + [Signal(name=f"valid_d{i}") for i in range(1, depth + 1)]
-        first_at = [(pos == 0) & (block == 0)] + [
+        first_at = [first_row] + [
             Signal(name=f"first_d{i}") for i in range(1, depth + 1)
         ]
         last_at = [last_row] + [Signal(name=f"last_d{i}") for i in range(1, depth + 1)]
@@ -295,7 +323,11 @@ class DenseAccelerator(wiring.Component):
             row_bias = Signal(signed(cfg.acc_bits), name=f"row_bias{r}")
             for c in range(C):
                 pe = DensePE(
-                    w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits, fabric=self._fabric
+                    w_bits=cfg.w_bits,
+                    a_bits=cfg.a_bits,
+                    acc_bits=cfg.acc_bits,
+                    fabric=self._fabric,
+                    lut_multiplier=self._max_dsps is not None and len(pes) >= self._max_dsps,
                 )
                 m.submodules[f"pe{r}_{c}"] = pe
                 pes.append(pe)
@@ -335,20 +367,37 @@ class DenseAccelerator(wiring.Component):
             m.d.sync += in_flight.eq(1)
         # a row tile's bank is free for the next but one once its last tile is captured
         # (the first products of its last tile have taken their biases by then)
-        with m.If(capture & tile_end_at[depth]):
-            m.d.sync += captured_tiles.eq(captured_tiles + 1)
+        tile_captured = capture & tile_end_at[depth]
 
         # --- control: advance the position with every row; the FSM runs the layer
         with m.If(issue):
-            m.d.sync += pos.eq(pos + 1)
+            m.d.sync += [pos.eq(pos + 1), last_pos.eq(pos == B - 2), first_row.eq(0)]
             with m.If(last_pos):
-                m.d.sync += [pos.eq(0), block.eq(block + 1)]
-                with m.If(last_row):
-                    m.d.sync += [block.eq(0), col_tile.eq(col_tile + 1)]
+                m.d.sync += [
+                    pos.eq(0),
+                    last_pos.eq(B == 1),
+                    block.eq(block + 1),
+                    last_block.eq(block + 1 == blocks_m1),
+                ]
+                with m.If(last_block):
+                    m.d.sync += [
+                        block.eq(0),
+                        last_block.eq(blocks_m1 == 0),
+                        first_row.eq(1),
+                        col_tile.eq(col_tile + 1),
+                        last_col.eq(col_tile + 1 == col_tiles_m1),
+                    ]
                     with m.If(last_col):
-                        m.d.sync += [col_tile.eq(0), row_tile.eq(row_tile + 1)]
+                        m.d.sync += [
+                            col_tile.eq(0),
+                            last_col.eq(col_tiles_m1 == 0),
+                            row_tile.eq(row_tile + 1),
+                            last_row_tile.eq(row_tile + 1 == row_tiles_m1),
+                        ]
         advance = issue & last_row & last_col
-        m.d.sync += weights_ok.eq(Mux(advance, loaded(row_tile + 1), loaded(row_tile)))
+        m.d.sync += weights_ok.eq(Mux(advance, loaded(1), loaded(0)))
+        for a, ln in zip(ahead, lanes, strict=True):
+            m.d.sync += a.eq(a + ln.tile_end - advance)
         with m.FSM() as fsm:
             with m.State("IDLE"), m.If(self.start):
                 m.d.sync += [
@@ -356,31 +405,64 @@ class DenseAccelerator(wiring.Component):
                     col_tile.eq(0),
                     block.eq(0),
                     pos.eq(0),
+                    blocks_m1.eq(self.blocks - 1),
+                    col_tiles_m1.eq(self.col_tiles - 1),
+                    row_tiles_m1.eq(self.row_tiles - 1),
+                    last_pos.eq(B == 1),
+                    last_block.eq(self.blocks == 1),
+                    last_col.eq(self.col_tiles == 1),
+                    last_row_tile.eq(self.row_tiles == 1),
+                    first_row.eq(1),
                     weights_ok.eq(0),
+                    *(a.eq(0) for a in ahead),
                     window_valid.eq(0),
                     in_flight.eq(0),
                     free.eq(1),
-                    captured_tiles.eq(0),
                 ]
                 m.next = "RUN"
             with m.State("RUN"), m.If(issue & last_row & last_tile):
                 m.next = "FINISH"
             with m.State("FINISH"), m.If(last_sent & ~in_flight):
                 m.next = "EMPTY"  # the last results are still in the output stage
-            with m.State("EMPTY"), m.If(leaves & ~stage.pending):
+            with m.State("EMPTY"), m.If(leaves & ~stage.pending & ~drained_valid):
                 m.d.sync += self.done.eq(1)
                 m.next = "IDLE"
         m.d.comb += [
             self.busy.eq(~fsm.ongoing("IDLE")),
             running.eq(fsm.ongoing("RUN")),
-            loading.eq(
-                self.busy & (beat_tile < self.row_tiles) & (beat_tile <= captured_tiles + 1)
-            ),
+
             self.weights.ready.eq(loading),
             load_fire.eq(loading & self.weights.valid),
         ]
         with m.If(self.done):
             m.d.sync += self.done.eq(0)
+        # whether the weight stream's next beat may come, registered from the next values
+        # of small flags (no comparator of the layer's shape drives `ready`): beats of a
+        # row tile whose bank is free (the row tile two before it captured: `lead`, the
+        # row tiles whose beats may still come, 1 down to -1), until the last row tile's
+        lead = Signal(range(-2, 3))
+        beats_done = Signal()
+        last_beat_tile = Signal()
+        tile_beats_in = load_fire & beat.last
+        with m.If(tile_beats_in):
+            m.d.sync += [
+                beat_tile.eq(beat_tile + 1),
+                last_beat_tile.eq(beat_tile + 1 == row_tiles_m1),
+                beats_done.eq(last_beat_tile),
+            ]
+        with m.If(self.start & ~self.busy):
+            m.d.sync += [
+                beat_tile.eq(0),
+                last_beat_tile.eq(self.row_tiles == 1),
+                beats_done.eq(0),
+            ]
+        starting = self.start & ~self.busy
+        beats_done_next = Mux(starting, 0, beats_done | (tile_beats_in & last_beat_tile))
+        lead_next = Mux(starting, 1, lead + tile_captured - tile_beats_in)
+        m.d.sync += [
+            lead.eq(lead_next),
+            loading.eq((self.busy | self.start) & ~beats_done_next & (lead_next >= 0)),
+        ]
 
         # --- counters: every issued row is R weight reads and R x C MACs; the effectual
         # ones are (nonzero weights) x (nonzero activations) of the operands, pipelined
@@ -405,4 +487,3 @@ class DenseAccelerator(wiring.Component):
         for name in COUNTER_NAMES:
             m.d.comb += getattr(self, name).eq(getattr(counters, name))
         return m
-

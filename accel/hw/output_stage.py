@@ -48,14 +48,15 @@ class OutputStage(wiring.Component):
     0) saturated to the signed ``a_bits`` range. Results leave sign-extended to
     ``acc_bits``.
 
-    Two registered stages (``timing.OUTPUT_STAGES``), so that neither the wide adder nor
-    the shifter sits on a path to the results port: stage 1 adds the bias, stage 2 shifts,
-    rounds, saturates and applies ReLU. The requantiser has no adder or comparator wider
+    Three registered stages (``timing.OUTPUT_STAGES``), so that neither the wide adder nor
+    the shifter sits on a path to the results port: stage 1 adds the bias, stage 2 shifts
+    and finds whether the shifted value fits, stage 3 rounds and saturates; ReLU is a zero
+    in the last multiplexer. The requantiser has no adder or comparator wider
     than ``a_bits``: it shifts out only the ``a_bits + 1`` bits it keeps, and finds
     saturation as "the bits at and above the result's sign are not all equal". ``relu``,
-    ``requant`` and ``shift`` are taken with each beat as it enters. The pipeline moves whenever its output is free
-    (``o.ready`` or no result waiting), so it adds 2 cycles of latency and none of
-    throughput; ``pending`` is high while a result is in stage 1.
+    ``requant`` and ``shift`` are taken with each beat as it enters. The pipeline moves
+    whenever its output is free (``o.ready`` or no result waiting), so it adds 3 cycles of
+    latency and none of throughput; ``pending`` is high while a result is in stage 1 or 2.
     """
 
     def __init__(self, *, cols: int, a_bits: int, acc_bits: int):
@@ -75,7 +76,7 @@ class OutputStage(wiring.Component):
         )
 
     def elaborate(self, platform):
-        assert OUTPUT_STAGES == 2  # the two stages below
+        assert OUTPUT_STAGES == 3  # the three stages below
         m = Module()
         n, a, C = self._acc_bits, self._a_bits, self._cols
         lo, hi = -(1 << (a - 1)), (1 << (a - 1)) - 1
@@ -83,15 +84,14 @@ class OutputStage(wiring.Component):
         m.d.comb += self.i.ready.eq(advance)
 
         # Stage 1: the bias added (wrapping); ReLU only noted (``kill``: applied at the end,
-        # where it costs nothing beyond the output multiplexer); whether the shifted value
-        # fits a_bits.
+        # where it costs nothing beyond the output multiplexer).
         valid1 = Signal()
         biased = [Signal(signed(n), name=f"biased{c}") for c in range(C)]
         kill = [Signal(name=f"kill{c}") for c in range(C)]
         requant1 = Signal()
         shift1 = Signal.like(self.shift)
         above = Signal(n)
-        m.d.comb += self.pending.eq(valid1)
+        above1 = Signal(n)
         # Comb values are assigned outside any If: Icarus does not evaluate `always @*`
         # blocks at time 0, and a value assigned in a branch would read X until it changes.
         sums = [Signal(signed(n), name=f"sum{c}") for c in range(C)]
@@ -103,39 +103,55 @@ class OutputStage(wiring.Component):
         # (a table, not n comparators: each bit is a small function of `shift`)
         masks = [((1 << n) - 1) & ~((1 << (sh + a - 1)) - 1) for sh in range(n)]
         m.d.comb += above.eq(Array(Const(mask, n) for mask in masks)[self.shift])
-        fits = [Signal(name=f"fits{c}") for c in range(C)]
         with m.If(advance):
             m.d.sync += [
                 valid1.eq(self.i.valid),
                 requant1.eq(self.requant),
                 shift1.eq(self.shift),
+                above1.eq(above),
             ]
             for c in range(C):
-                bits = sums[c].as_unsigned()
-                m.d.sync += [
-                    biased[c].eq(sums[c]),
-                    kill[c].eq(self.relu & sums[c][-1]),
-                    fits[c].eq(((bits & above) == 0) | ((bits | ~above) == (1 << n) - 1)),
-                ]
+                m.d.sync += [biased[c].eq(sums[c]), kill[c].eq(self.relu & sums[c][-1])]
 
-        # Stage 2: round half up, shift, saturate, without a wide adder or comparator:
-        # the shifted window holds y[shift - 1] (the rounding bit) and the a_bits result
-        # bits; whether the value fits is an AND/OR over the bits `above` marks; the
-        # rounding add is a_bits wide, and only hi + 1 can overflow it.
+        # Stage 2: the shift, without a wide shifter: only the window that holds
+        # y[shift - 1] (the rounding bit) and the a_bits result bits is shifted out
+        # (`shifted_window`); beside it, whether the shifted value fits a_bits; the raw
+        # result (no requantisation) is final here.
+        valid2 = Signal()
+        requant2 = Signal()
+        windows = [Signal(a + 1, name=f"window{c}") for c in range(C)]
+        raws = [Signal(signed(n), name=f"raw{c}") for c in range(C)]
+        fits2 = [Signal(name=f"fits2_{c}") for c in range(C)]
+        negative = [Signal(name=f"negative{c}") for c in range(C)]
+        kill2 = [Signal(name=f"kill2_{c}") for c in range(C)]
+        with m.If(advance):
+            m.d.sync += [valid2.eq(valid1), requant2.eq(requant1)]
+            for c in range(C):
+                y = biased[c]
+                bits = y.as_unsigned()
+                m.d.sync += [
+                    windows[c].eq(shifted_window(Cat(Const(0, 1), y), shift1, a + 1)),
+                    raws[c].eq(Mux(kill[c], 0, y)),
+                    fits2[c].eq(((bits & above1) == 0) | ((bits | ~above1) == (1 << n) - 1)),
+                    negative[c].eq(y[-1]),
+                    kill2[c].eq(kill[c]),
+                ]
+        m.d.comb += self.pending.eq(valid1 | valid2)
+
+        # Stage 3: round half up and saturate, without a wide adder or comparator: the
+        # rounding add is a_bits wide, only hi + 1 can overflow it, and whether the value
+        # fits a_bits was found in stage 1.
         ys = []
         for c in range(C):
-            y = biased[c]
-            window = Signal(a + 1, name=f"window{c}")
-            m.d.comb += window.eq(shifted_window(Cat(Const(0, 1), y), shift1, a + 1))
-            half, t = window[0], window[1:].as_signed()
+            half, t = windows[c][0], windows[c][1:].as_signed()
             rounded = Mux((t == hi) & half, hi, t + half)
-            saturated = Mux(fits[c], rounded, Mux(y[-1], lo, hi))
+            saturated = Mux(fits2[c], rounded, Mux(negative[c], lo, hi))
             out = Signal(signed(n), name=f"y{c}")  # acc_bits wide: the beat's field
-            m.d.comb += out.eq(Mux(kill[c], 0, Mux(requant1, saturated, y)))
+            m.d.comb += out.eq(Mux(requant2, Mux(kill2[c], 0, saturated), raws[c]))
             ys.append(out)
         with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(valid1),
+                self.o.valid.eq(valid2),
                 self.o.payload.as_value().eq(Cat(*ys)),  # one vector: see WindowQueue
             ]
         return m

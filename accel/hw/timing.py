@@ -21,9 +21,10 @@ EFFECTUAL_DELAY = SELECT + PICK + 1 + 1
 """From a MAC's issue to the row's registered count of effectual MACs (the PE's gate
 register, then the row's sum register)."""
 
-OUTPUT_STAGES = 2
-"""Registers between the output buffer and the results port (bias and ReLU, then
-requantisation): the last result leaves this many cycles after it left the buffer."""
+OUTPUT_STAGES = 3
+"""Registers between the output buffer and the results port (bias, then the shift, then
+rounding, saturation and ReLU): the last result leaves this many cycles after it left
+the buffer."""
 
 # The dense reference dataflow (``accel.hw.dense_top``): one K row issued per cycle.
 
@@ -45,3 +46,7 @@ and sign one cycle later."""
 
 DENSE_LANDING = DENSE_READ + DENSE_OPERANDS + DENSE_PRODUCT + DENSE_ACCUMULATE
 """From a tile's last row issued to its capture (the high half in the output buffer)."""
+
+DENSE_DRAIN = 1
+"""The dense array's drain register between its output buffer's row multiplexer and the
+output stages: its results leave one cycle later than the queued array's."""

@@ -36,15 +36,20 @@ def ports(dut: wiring.Component) -> list[dict[str, Any]]:
 
 
 def generate(
-    cfg: ArrayConfig, *, top: str = "accel_top", max_blocks: int = 64, fabric: str = "generic"
+    cfg: ArrayConfig,
+    *,
+    top: str = "accel_top",
+    max_blocks: int = 64,
+    fabric: str = "generic",
+    max_dsps: int | None = None,
 ) -> tuple[str, wiring.Component]:
     """The Verilog text (no absolute paths, no dates) and the instance it was made from:
     the array of ``cfg.dataflow``, its hard blocks for ``fabric`` (``accel.hw.fabric``)."""
-    dut = build_array(cfg, max_blocks=max_blocks, fabric=fabric)
+    dut = build_array(cfg, max_blocks=max_blocks, fabric=fabric, max_dsps=max_dsps)
     text = verilog.convert(dut, name=top, emit_src=False)
     fields = " ".join(f"{k}={v}" for k, v in vars(cfg).items())
     header = (
         f"{HEADER} {__version__} (`accel rtl`): do not edit, regenerate.\n"
-        f"// [array] {fields}; max_blocks={max_blocks}; fabric={fabric}\n"
+        f"// [array] {fields}; max_blocks={max_blocks}; fabric={fabric}; max_dsps={max_dsps}\n"
     )
     return header + text, dut

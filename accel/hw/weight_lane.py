@@ -95,7 +95,11 @@ class WeightLane(wiring.Component):
         m.d.sync += count.eq(rest + self.push)
 
         # Which item comes next: a row's bias, its blocks, the next row, the next row tile.
-        last_block = self.block == self.blocks - 1
+        # `blocks` is the layer's, set before start: its predecessor is registered, so
+        # that no subtractor from the control inputs sits in front of the lane's logic
+        blocks_m1 = Signal.like(self.blocks, name="blocks_m1")
+        m.d.sync += blocks_m1.eq(self.blocks - 1)
+        last_block = self.block == blocks_m1
         last_row = self.row == self._rows - 1
         m.d.comb += self.tile_end.eq(self.emit & ~need_bias & last_block & last_row)
         with m.If(self.emit):

@@ -50,6 +50,8 @@ __all__ = [
     "OUTPUT_PIPELINE",
     "OVERLAP_RESTART",
     "DENSE_LANDING",
+    "DENSE_DRAIN",
+    "output_latency",
     "drain_cycles",
     "core_cycles",
     "tile_captures",
@@ -61,9 +63,10 @@ MAC_PIPELINE = 5
 """Select, pick, gated operand register, product register, accumulator: the last MAC of a
 tile lands five cycles after the row's last work cycle (``accel.hw.timing``)."""
 
-OUTPUT_PIPELINE = 2
-"""Bias and ReLU, then requantisation, registered: the last result leaves the array this
-many cycles after it left the output buffer (``accel.hw.timing.OUTPUT_STAGES``)."""
+OUTPUT_PIPELINE = 3
+"""Bias, then the requantising shift, then rounding, saturation and ReLU, registered: the
+last result leaves the array this many cycles after it left the output buffer
+(``accel.hw.timing.OUTPUT_STAGES``)."""
 
 OUTPUT_CAPTURE = 1
 """One cycle to copy the accumulators into the output buffer and clear them."""
@@ -80,6 +83,16 @@ and output registers (3), two fabric registers (2), the accumulator's low half (
 its high half (1): ``accel.hw.timing.DENSE_LANDING``."""
 
 
+DENSE_DRAIN = 1
+"""The dense array's drain register (``accel.hw.timing.DENSE_DRAIN``): between the output
+buffer's row multiplexer and the output pipeline, one more cycle to every result."""
+
+
+def output_latency(cfg: ArrayConfig) -> int:
+    """From a result beat leaving the output buffer to it leaving the array."""
+    return OUTPUT_PIPELINE + (DENSE_DRAIN if cfg.dataflow == "dense" else 0)
+
+
 def drain_cycles(cfg: ArrayConfig) -> int:
     """Streaming a tile's outputs: one beat of ``result_rows x cols`` results per cycle."""
     return cfg.rows // cfg.result_rows
@@ -89,7 +102,7 @@ def core_cycles(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) ->
     """Core cycles of a layer from its per-tile compute cycles ``[G, ntm, ntn]`` and the
     weight stream's timing inputs per row tile (``accel.wstream.load_profile``)."""
     last = tile_captures(cfg, tile_cycles, load)[-1]
-    return int(last + 1 + drain_cycles(cfg) + OUTPUT_PIPELINE)
+    return int(last + 1 + drain_cycles(cfg) + output_latency(cfg))
 
 
 def result_cycles(cfg: ArrayConfig, captures: np.ndarray) -> np.ndarray:
@@ -97,7 +110,8 @@ def result_cycles(cfg: ArrayConfig, captures: np.ndarray) -> np.ndarray:
     (results never waiting): beat j of a tile leaves ``j + 1 + OUTPUT_PIPELINE`` cycles
     after its capture, so the last one at ``X + R + OUTPUT_PIPELINE``."""
     j = np.arange(drain_cycles(cfg), dtype=np.int64)
-    return (np.asarray(captures, np.int64)[:, None] + j + 1 + OUTPUT_PIPELINE).reshape(-1)
+    lat = output_latency(cfg)
+    return (np.asarray(captures, np.int64)[:, None] + j + 1 + lat).reshape(-1)
 
 
 def tile_captures(cfg: ArrayConfig, tile_cycles: np.ndarray, load: LoadProfile) -> np.ndarray:

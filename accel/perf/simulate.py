@@ -118,6 +118,9 @@ class LayerResult:
     dense: DesignResult
     balance: str = "none"
     unbalanced: Schedule | None = None
+    reference: DesignResult | None = None
+    """The layer on the dense reference array of the same size (``ArrayConfig.
+    dense_reference``): what speedup at equal area compares against."""
 
     @property
     def utilisation(self) -> float:
@@ -173,6 +176,8 @@ class LayerResult:
             "dense_traffic_bytes": d.traffic_bytes,
             "energy_pj": s.energy_pj,
             "dense_energy_pj": d.energy_pj,
+            "reference_total_cycles": self.reference.total_cycles if self.reference else None,
+            "reference_energy_pj": self.reference.energy_pj if self.reference else None,
         }
 
 
@@ -202,7 +207,29 @@ def simulate_layer(
         sparse if config.array.dense else _design(dense_cfg, layer, wp, ap, table, output_density)
     )
     unbalanced = None if kept else schedule(config.array, wp, ap)
-    return LayerResult(layer, wp.density, ap.density, sparse, dense, balance, unbalanced)
+    ref_cfg = config.array.dense_reference()
+    if ref_cfg == config.array:
+        reference = sparse
+    else:
+        ref_wp, ref_ap = _reblocked(wp, ap, ref_cfg.block)
+        ref_config = Config(ref_cfg, config.system)
+        reference = _design(ref_config, layer, ref_wp, ref_ap, table, output_density)
+    return LayerResult(
+        layer, wp.density, ap.density, sparse, dense, balance, unbalanced, reference
+    )
+
+
+def _reblocked(wp: WeightPattern, ap: ActPattern, block: int) -> tuple[WeightPattern, ActPattern]:
+    """The layer's patterns as the dense reference array (another block) sees them. That
+    array reads no mask (its schedule, weight stream and traffic depend on the shapes and
+    the per-row and per-column nonzero counts only), so the masks are left empty."""
+    G, Mg, _ = wp.masks.shape
+    nb = -(-wp.K // block)
+    ntn = ap.masks.shape[1]
+    return (
+        WeightPattern(np.zeros((G, Mg, nb), np.uint64), wp.col_nnz, wp.K, block),
+        ActPattern(np.zeros((G, ntn, nb), np.uint64), ap.row_nnz, ap.K, ap.N, block, ap.cols),
+    )
 
 
 def _balanced(cfg: ArrayConfig, wp: WeightPattern, balance: str) -> tuple[WeightPattern, bool]:
@@ -298,6 +325,11 @@ class NetworkResult:
             "dense_traffic_bytes": _sum([r["dense_traffic_bytes"] for r in rows]),
             "energy_pj": _sum([r["energy_pj"] for r in rows]),
             "dense_energy_pj": _sum([r["dense_energy_pj"] for r in rows]),
+            "reference_total_cycles": (
+                sum(r["reference_total_cycles"] for r in rows)
+                if all(r["reference_total_cycles"] is not None for r in rows)
+                else None
+            ),
         }
 
 

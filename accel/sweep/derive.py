@@ -14,7 +14,8 @@ __all__ = ["OBJECTIVES", "priced", "per_design", "flat"]
 
 OBJECTIVES = {
     "energy_uj": "energy per run of the workloads (uJ)",
-    "latency_ms": "latency of the workloads, one after another (ms)",
+    "latency_ms": "latency of the workloads, one after another (ms), at the requested clock "
+    "or the design's modelled Fmax where that is lower",
     "area": "share of the FPGA its scarcest resource uses (LUT, FF, DSP or BRAM)",
 }
 
@@ -44,19 +45,32 @@ def priced(
             dense = price(table, cfg, r["dense_actions"])["total"]
             for target in fpga:
                 area = _area(estimate, cfg, r["max_blocks"], target)
+                fmax = _fmax(cfg, target)
                 for clock in clocks:
+                    # a clock the design cannot reach is not a design choice: latency is
+                    # priced at the modelled Fmax when the request is above it
+                    run = min(clock, fmax)
                     out.append({
                         "row": row,
                         "clock_mhz": clock,
+                        "run_clock_mhz": run,
+                        "fmax_mhz": fmax,
+                        "fmax_source": "modelled",
                         "energy": table.name if path == "default" else path,
                         "fpga": target,
-                        "latency_ms": r["cycles"] / (clock * 1e3),
-                        "dense_latency_ms": r["dense_cycles"] / (clock * 1e3),
+                        "latency_ms": r["cycles"] / (run * 1e3),
+                        "dense_latency_ms": r["dense_cycles"] / (run * 1e3),
                         "energy_uj": e / 1e6,
                         "dense_energy_uj": dense / 1e6,
                         **area,
                     })  # fmt: skip
     return out
+
+
+def _fmax(cfg: ArrayConfig, target: str) -> float:
+    from ..fpga.fmax import fmax_mhz
+
+    return fmax_mhz(cfg, target=target)
 
 
 def _area(estimate, cfg: ArrayConfig, max_blocks: int, target: str) -> dict[str, Any]:
@@ -109,9 +123,29 @@ def per_design(entries: list[dict[str, Any]], workloads: list[str]) -> list[dict
             "dense_energy_uj": sum(e["dense_energy_uj"] for e in group),
             "latency_ms": sum(e["latency_ms"] for e in group),
             "dense_latency_ms": sum(e["dense_latency_ms"] for e in group),
+            "run_clock_mhz": group[0]["run_clock_mhz"],
+            "fmax_mhz": group[0]["fmax_mhz"],
             **_area(estimate, cfg, depth, target),
+            **_equal_area(cfg, [e["row"]["result"] for e in group], depth, target),
         })  # fmt: skip
     return out
+
+
+def _equal_area(cfg: ArrayConfig, results: list[dict], depth: int, target: str) -> dict:
+    """Speedup at equal area against the dense reference of the same size, modelled (area
+    and Fmax models, each design at its own Fmax), over the design's workloads."""
+    from ..fpga.equal_area import modelled
+
+    if any(r.get("reference_cycles") is None for r in results):
+        return {}
+    eq = modelled(
+        cfg,
+        cycles=int(sum(r["cycles"] for r in results)),
+        reference_cycles=int(sum(r["reference_cycles"] for r in results)),
+        max_blocks=depth,
+        target=target,
+    )
+    return {"equal_area_speedup": eq.speedup, "equal_area_source": eq.source}
 
 
 def flat(entry: dict[str, Any]) -> dict[str, Any]:

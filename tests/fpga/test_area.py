@@ -20,6 +20,13 @@ def measured() -> list[dict]:
     return [r for r in rows if r["target"].startswith("ecp5")]
 
 
+def dsps_of(row: dict) -> int | None:
+    from accel.fpga.targets import get_target
+
+    dense = row["config"].get("dataflow") == "dense"
+    return get_target(row["target"]).available["dsp"] if dense else None
+
+
 def test_exact_resources():
     cfg = ArrayConfig(rows=8, cols=4, block=16, lanes=2)
     # one DSP per multiplier; each row's weight memory 144 bits wide = 4 DP16KD (x36)
@@ -33,7 +40,7 @@ def test_exact_resources():
 @pytest.mark.parametrize("row", measured(), ids=lambda r: r["name"])
 def test_exact_terms_match_every_measured_point(row):
     cfg = ArrayConfig(**row["config"])
-    assert area.exact(cfg, row["max_blocks"]) == {
+    assert area.exact(cfg, row["max_blocks"], dsps=dsps_of(row)) == {
         "dsp": row["core"]["dsp"],
         "bram": row["core"]["bram"],
     }
@@ -47,14 +54,33 @@ def test_fitted_terms_near_every_measured_point(row):
     assert est["ff"] == pytest.approx(row["core"]["ff"], rel=0.25)
 
 
-def test_model_file_and_its_error():
-    model = json.loads(area.MODEL_FILE.read_text())
+@pytest.mark.parametrize("dataflow", ["queued", "dense"])
+def test_model_file_and_its_error(dataflow):
+    model = json.loads(area.MODEL_FILE.read_text())["dataflows"][dataflow]
+    names = area.DENSE_FEATURES if dataflow == "dense" else area.FEATURES
     assert set(model["coefficients"]) == {"lut", "ff"}
     for coeffs in model["coefficients"].values():
-        assert list(coeffs) == list(area.FEATURES)
-    assert model["points"] == len(measured())
+        assert list(coeffs) == list(names)
+    points = [r for r in measured() if r["config"].get("dataflow", "queued") == dataflow]
+    assert model["points"] == len(points)
     assert model["dsp_and_bram_exact_on_every_point"] is True
     assert model["held_out"] and all(e["mean"] < 0.25 for e in model["held_out_error"].values())
+
+
+def test_dense_exact_resources():
+    cfg = ArrayConfig(rows=16, cols=16, block=4, dataflow="dense")
+    # 156 DSPs on the 85k, the other 100 products from logic; one 512x36 DP16KD per row
+    assert area.exact(cfg, 64, dsps=156) == {"dsp": 156, "bram": 16}
+    assert area.exact(cfg, 64) == {"dsp": 256, "bram": 16}
+    assert area.exact(cfg, 1024, dsps=156)["bram"] == 16 * 4  # 2048 deep: four 2048x9
+    assert area.features(cfg, dsps=156)["lut_mults"] == 100
+
+
+def test_dense_reference_is_smaller_than_the_queued_array():
+    cfg = ArrayConfig(rows=8, cols=8, block=16)
+    queued = area.estimate(cfg)
+    dense = area.estimate(cfg.dense_reference())
+    assert dense["lut"] < queued["lut"] and dense["dsp"] == queued["dsp"] == 64
 
 
 def test_estimate_scales_and_reports_the_share():

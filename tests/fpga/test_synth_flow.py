@@ -90,3 +90,30 @@ def test_cli_synthesis_only_exits_0_when_it_fits(tmp_path, private_cache):
     assert Path(got["workdir"]).parent == private_cache / "work"  # a folder per result
     assert main([*argv, "--json", str(report)]) == 0
     assert json.loads(report.read_text())["cached"]
+
+
+def test_dense_array_instantiates_one_dsp_per_multiplier_and_lut_multipliers_beyond(
+    tmp_path, private_cache
+):
+    """The dense reference on ECP5: DSPs and block RAMs instantiated, the multipliers
+    beyond a DSP budget built from logic (no DSP for them), no latch, no loop."""
+    from accel.fpga.flow import synthesize_array
+
+    cfg = ArrayConfig(rows=2, cols=3, block=4, dataflow="dense")
+    target = get_target("ecp5-25k")
+    opts = SynthOptions(target, target.default_speed, 100.0, place_and_route=False)
+    result = synthesize_array(cfg, opts, max_blocks=8, workdir=tmp_path / "all")
+    core = result["core"]
+    assert core["cells"]["MULT18X18D"] == 6 and result["lut_multipliers"] == 0
+    assert core["cells"]["DP16KD"] == 2  # one per row: 32-bit records, 16 deep
+    assert result["latches"] == [] and result["logic_loops"] == []
+
+    from dataclasses import replace
+
+    small = replace(target, available={**target.available, "dsp": 4})
+    few = synthesize_array(
+        cfg, replace(opts, target=small), max_blocks=8, workdir=tmp_path / "few"
+    )
+    assert few["core"]["cells"]["MULT18X18D"] == 4 and few["lut_multipliers"] == 2
+    assert few["core"]["resources"]["lut"] > core["resources"]["lut"]  # the LUT products
+    assert few["latches"] == [] and few["logic_loops"] == []

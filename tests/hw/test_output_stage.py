@@ -76,8 +76,8 @@ def run_cases(a_bits: int, acc_bits: int, cols: int, cases) -> None:
         )
 
 
-def test_two_cycles_of_latency_and_full_throughput():
-    """With ``o.ready`` high a beat leaves two cycles after it entered, one per cycle."""
+def test_three_cycles_of_latency_and_full_throughput():
+    """With ``o.ready`` high a beat leaves three cycles after it entered, one per cycle."""
     dut = OutputStage(cols=1, a_bits=8, acc_bits=16)
     seen = []
 
@@ -95,7 +95,7 @@ def test_two_cycles_of_latency_and_full_throughput():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert seen == [(2, 10), (3, 11), (4, 12), (5, 13)]
+    assert seen == [(3, 10), (4, 11), (5, 12), (6, 13)]
 
 
 def chunks(values, n: int):

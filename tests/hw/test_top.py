@@ -192,7 +192,7 @@ def test_double_buffered_row_tiles(dut_config, bound):
     # what a tile adds beyond its compute: the queued array's flush; the dense array's
     # landing and drain when the tile is shorter than them
     flush = 6 if cfg.dataflow == "queued" else DENSE_LANDING + R // cfg.result_rows + 1
-    serial = loads + res.sparse.compute_cycles + 3 * -(-X.shape[2] // C) * flush + R + 2
+    serial = loads + res.sparse.compute_cycles + 3 * -(-X.shape[2] // C) * flush + R + 3
     assert run.cycles < serial  # the loads of row tiles 1 and 2 ran under compute
 
 
@@ -226,9 +226,10 @@ def test_backpressure_and_gaps_keep_results_exact(dut_config, seed):
     check(cfg, W, X, stall=0.4, gaps=0.2 * seed, seed=seed)
 
 
-def test_layers_back_to_back_without_reset():
+@pytest.mark.parametrize("dataflow", ["queued", "dense"])
+def test_layers_back_to_back_without_reset(dataflow):
     """Three layers on one instance: counters restart at each start, each layer exact."""
-    cfg = ArrayConfig(rows=2, cols=2, block=4, queue_depth=2)
+    cfg = ArrayConfig(rows=2, cols=2, block=4, queue_depth=2, dataflow=dataflow)
     rng = np.random.default_rng(5)
     layers = [
         random_layer(rng, cfg, M, K, N, 0.6, 0.5) for M, K, N in ((3, 9, 5), (5, 6, 3), (1, 13, 2))
@@ -272,3 +273,20 @@ def test_random_configurations(rows, cols, block, depth, lanes, skip, dataflow, 
     )
     W, X = random_layer(rng, cfg, M, K, N, rng.uniform(0, 1), rng.uniform(0, 1))
     check(cfg, W, X, relu=bool(seed % 2), shift=int(seed % 7) if seed % 3 else None)
+
+
+def test_dense_array_with_lut_multipliers_beyond_a_dsp_budget():
+    """PEs beyond ``max_dsps`` get pipelined LUT multipliers of the same latency: the
+    layer is still bit-exact and cycle-exact (extreme operands included)."""
+    cfg = ArrayConfig(rows=2, cols=3, block=4, dataflow="dense")
+    rng = np.random.default_rng(21)
+    W, X = random_layer(rng, cfg, 5, 11, 7, 0.8, 0.8)
+    W[0, 0, :] = -128
+    X[0, :, 0] = -128
+    prog = program(cfg, W, X, max_blocks=MAX_BLOCKS)
+    dut = build_array(cfg, max_blocks=MAX_BLOCKS, max_dsps=2)
+    assert dut.dsp_multipliers == 2
+    run = run_program(dut, prog)
+    assert np.array_equal(prog.decode(run.results), layer_output(W[0], X[0], cfg))
+    res = simulate_arrays(Config(cfg, UNBOUNDED), Layer("t", 5, 11, 7), W, X)
+    assert run.cycles == res.sparse.total_cycles

@@ -350,7 +350,7 @@ def test_fixed_latency_parts():
     cfg = ArrayConfig(rows=4, cols=8)
     assert latency.drain_cycles(cfg) == 4
     assert latency.MAC_PIPELINE + latency.OUTPUT_CAPTURE == 6
-    assert latency.OUTPUT_PIPELINE == 2
+    assert latency.OUTPUT_PIPELINE == 3
 
 
 def one_lane(T: int, items: int) -> LoadProfile:
@@ -373,8 +373,8 @@ def test_core_cycles_by_hand():
     # 12..23 (under row tile 0's compute), written by 24; it starts at 44. Tile (1, 0):
     # 47 > 46, captured at max(51, 47) = 51, next 52. Tile (1, 1): 55 <= 72, overlaps:
     # captured at 77, next 74. Tile (1, 2): max(82, 81). The last result: 82 + R (drain)
-    # + 2 (output pipeline); core cycles one more.
-    assert latency.core_cycles(cfg, tiles, one_lane(2, 12)) == 82 + 4 + 2 + 1 == 89
+    # + 3 (output pipeline); core cycles one more.
+    assert latency.core_cycles(cfg, tiles, one_lane(2, 12)) == 82 + 4 + 3 + 1 == 90
 
 
 def test_core_cycles_load_bound():
@@ -385,7 +385,7 @@ def test_core_cycles_load_bound():
     tiles = np.full((3, 2, 1), 7)  # 3 groups x 2 row tiles, one tiny tile each
     # row tile t's beats come in 16 t .. 16 t + 15, its last item at 16 t + 16, it starts
     # at 16 t + 17 and captures at 16 t + 17 + 12, exactly the previous capture + R = 16
-    assert latency.core_cycles(cfg, tiles, one_lane(6, 16)) == 80 + 29 + 1 + 16 + 2
+    assert latency.core_cycles(cfg, tiles, one_lane(6, 16)) == 80 + 29 + 1 + 16 + 3
 
 
 def test_core_cycles_compute_bound_hides_loads():
@@ -393,7 +393,7 @@ def test_core_cycles_compute_bound_hides_loads():
     # 5 row tiles of 2 tiles of 30 cycles: the first overlaps the second (30 + 2), the
     # second, the row tile's last, takes 30 + 6; each row tile's 68 cycles hide a load of 8
     tiles = np.full((1, 5, 2), 30)
-    assert latency.core_cycles(cfg, tiles, one_lane(5, 8)) == 8 + 1 + 5 * (32 + 36) + 4 + 2
+    assert latency.core_cycles(cfg, tiles, one_lane(5, 8)) == 8 + 1 + 5 * (32 + 36) + 4 + 3
 
 
 def test_overlap_needs_a_drained_buffer():
@@ -402,8 +402,8 @@ def test_overlap_needs_a_drained_buffer():
     tiles = np.full((1, 1, 3), 10)
     # start at 17; tile 0 overlaps (nothing to drain): captured at 32, tile 1 starts at
     # 29; its buffer drains until 48 > 39, so it captures at 48 and tile 2 starts at 49;
-    # tile 2 captures at max(64, 64) = 64; the last result at 64 + 16 + 2
-    assert latency.core_cycles(cfg, tiles, one_lane(1, 16)) == 64 + 16 + 2 + 1
+    # tile 2 captures at max(64, 64) = 64; the last result at 64 + 16 + 3
+    assert latency.core_cycles(cfg, tiles, one_lane(1, 16)) == 64 + 16 + 3 + 1
 
 
 def test_lanes_load_in_parallel_and_follow_the_compressed_size():
@@ -432,6 +432,6 @@ def test_dense_layer_core_cycles_end_to_end():
     assert res.sparse.compute_cycles == 4 * 33
     # the first row tile's load: 4 lanes of one row each, a bias word and two records of
     # 16 values (4 words each): 9 beats, the last record written in cycle 9; per row tile
-    # one overlapped tile (33 + 2) and its last (33 + 6); R + 2. The second row tile's
+    # one overlapped tile (33 + 2) and its last (33 + 6); R + 3. The second row tile's
     # load ran while the first computed.
-    assert res.sparse.core_cycles == 10 + 2 * (35 + 39) + 4 + 2
+    assert res.sparse.core_cycles == 10 + 2 * (35 + 39) + 4 + 3
