@@ -3,9 +3,8 @@ one K row per cycle broadcast to every PE row, built the way the fabric wants it
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, wiring
 
 from .. import wstream
 from ..config import ArrayConfig
@@ -14,14 +13,13 @@ from . import timing
 from .counters import COUNTER_NAMES, EventCounters
 from .dense_pe import DensePE
 from .fabric import BLOCK_RAM_LATENCY, BlockRAM, check_fabric
-from .layouts import output_beat, weight_beat, weight_record, window_beat
+from .layouts import weight_record, window_beat
 from .output_stage import OutputStage
 from .params import check_config, check_int, check_wire_widths
+from .top import MAX_TILES, array_members
 from .weight_lane import WeightLane, popcount
 
 __all__ = ["DenseAccelerator"]
-
-MAX_TILES = 1 << 16
 
 
 class DenseAccelerator(wiring.Component):
@@ -87,23 +85,7 @@ class DenseAccelerator(wiring.Component):
         except AccelError:
             self._MustUse__silence = True  # refused, not forgotten: no "never used" warning
             raise
-        super().__init__(
-            {
-                "weights": In(stream.Signature(weight_beat(cfg))),
-                "acts": In(stream.Signature(window_beat(cfg))),
-                "results": Out(stream.Signature(output_beat(cfg))),
-                "row_tiles": In(range(MAX_TILES + 1)),
-                "col_tiles": In(range(MAX_TILES + 1)),
-                "blocks": In(range(max_blocks + 1)),
-                "relu": In(1),
-                "requant": In(1),
-                "shift": In(range(cfg.acc_bits)),
-                "start": In(1),
-                "busy": Out(1),
-                "done": Out(1),
-                **{name: Out(unsigned(counter_width)) for name in COUNTER_NAMES},
-            }
-        )
+        super().__init__(array_members(cfg, max_blocks=max_blocks, counter_width=counter_width))
 
     @property
     def config(self) -> ArrayConfig:

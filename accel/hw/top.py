@@ -19,9 +19,29 @@ from .row import PERow
 from .weight_lane import WeightLane
 from .window_queue import WindowQueue
 
-__all__ = ["Accelerator"]
+__all__ = ["Accelerator", "array_members"]
 
 MAX_TILES = 1 << 16
+
+
+def array_members(cfg: ArrayConfig, *, max_blocks: int, counter_width: int) -> dict:
+    """The ports every array has, whatever its dataflow: the protocol of
+    ``accel.hw.driver`` (streams, layer shape, output options, control, counters)."""
+    return {
+        "weights": In(stream.Signature(weight_beat(cfg))),
+        "acts": In(stream.Signature(window_beat(cfg))),
+        "results": Out(stream.Signature(output_beat(cfg))),
+        "row_tiles": In(range(MAX_TILES + 1)),
+        "col_tiles": In(range(MAX_TILES + 1)),
+        "blocks": In(range(max_blocks + 1)),
+        "relu": In(1),
+        "requant": In(1),
+        "shift": In(range(cfg.acc_bits)),
+        "start": In(1),
+        "busy": Out(1),
+        "done": Out(1),
+        **{name: Out(unsigned(counter_width)) for name in COUNTER_NAMES},
+    }
 
 
 class Accelerator(wiring.Component):
@@ -57,23 +77,7 @@ class Accelerator(wiring.Component):
         except AccelError:
             self._MustUse__silence = True  # refused, not forgotten: no "never used" warning
             raise
-        super().__init__(
-            {
-                "weights": In(stream.Signature(weight_beat(cfg))),
-                "acts": In(stream.Signature(window_beat(cfg))),
-                "results": Out(stream.Signature(output_beat(cfg))),
-                "row_tiles": In(range(MAX_TILES + 1)),
-                "col_tiles": In(range(MAX_TILES + 1)),
-                "blocks": In(range(max_blocks + 1)),
-                "relu": In(1),
-                "requant": In(1),
-                "shift": In(range(cfg.acc_bits)),
-                "start": In(1),
-                "busy": Out(1),
-                "done": Out(1),
-                **{name: Out(unsigned(counter_width)) for name in COUNTER_NAMES},
-            }
-        )
+        super().__init__(array_members(cfg, max_blocks=max_blocks, counter_width=counter_width))
 
     @property
     def config(self) -> ArrayConfig:
