@@ -104,7 +104,12 @@ def testbench_verilog(cfg: ArrayConfig, ports: Sequence[dict]) -> str:
 // [array] {" ".join(f"{k}={v}" for k, v in vars(cfg).items())}
 module {TB};
   reg clk = 1'b0;
-  reg rst = 1'b1;
+  // rst rises at 1 ns rather than starting high: Icarus runs an `always @*` block only
+  // on an event (built as Verilog-2005 for the same reason), so without this edge the
+  // registers' next-value blocks would hold x through the first edges and the x would
+  // ripple down the delay lines after reset.
+  reg rst = 1'b0;
+  initial #1 rst = 1'b1;
   always #5 clk = ~clk;
 {chr(10).join(decls)}
 
@@ -403,7 +408,10 @@ def _verilator_build(tb: Path, top: Path, directory: Path, log: Path) -> Path:
 
 def _icarus_build(tb: Path, top: Path, directory: Path, log: Path) -> Path:
     out = directory / f"{TB}.vvp"
-    cmd = ["iverilog", "-g2012", "-s", TB, "-o", str(out), str(tb), str(top)]
+    # Verilog-2005, not 2012: under 2012 a declaration's initial value makes no event, so
+    # Yosys's time-zero trigger (`dump_module$1 = 0`) never fires and an `always @*`
+    # block whose inputs never change (a row multiplexer over constant rows) holds x.
+    cmd = ["iverilog", "-g2005", "-s", TB, "-o", str(out), str(tb), str(top)]
     with log.open("w") as f:
         code = subprocess.call(cmd, cwd=directory, stdout=f, stderr=subprocess.STDOUT)
     if code != 0:

@@ -120,6 +120,9 @@ def select_layers(names: Sequence[str], spec: str | None) -> list[int]:
     return sorted(set(picked))
 
 
+HANG_FLOOR = 10_000  # quiet cycles always allowed: pipelines, drains, back-pressure
+
+
 def _work(case: Case, cfg: ArrayConfig) -> int:
     W, X = np.asarray(case.W), np.asarray(case.X)
     return int(W.size // W.shape[-1] * X.shape[-1] * W.shape[-1]) // (cfg.rows * cfg.cols) + 1
@@ -140,9 +143,12 @@ def _run_chunk(
                 max_blocks=harness.max_blocks, balance=c.balance)
         for c in cases
     ]  # fmt: skip
+    # No layer is quiet (no beat moving) for longer than its whole dense run: a hang is
+    # called after four times the longest one, not after the harness's million cycles.
+    timeout = HANG_FLOOR + 4 * max(_work(c, cfg) for c in cases)
     try:
         runs = harness.run(
-            progs, workdir, seed=seed, idle=idle, stall=stall,
+            progs, workdir, seed=seed, idle=idle, stall=stall, timeout=timeout,
             on_layer=lambda i: on_layer(cases[i].name),
         )  # fmt: skip
     except RuntimeError as err:
