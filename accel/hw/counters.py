@@ -24,7 +24,7 @@ COUNTER_NAMES = (
 )
 
 INPUT_LATENCY = {
-    "window_issued": 0,
+    "window_issued": 1,  # `issue` is deep logic: its counter's carry chain waits a cycle
     "lanes_issued": 1 + EFFECTUAL_DELAY,  # aligned with the effectual count
     "lanes_effectual": 1,
     "rows_busy": 1,
@@ -55,9 +55,9 @@ class EventCounters(wiring.Component):
     the wide per-cycle sums are registered before they are added (the counters' adders
     then start at flip-flops): ``lanes_effectual`` arrives ``timing.EFFECTUAL_DELAY``
     cycles after its MACs were issued and goes through one more register, ``lanes_issued``
-    through as many to match it (``INPUT_LATENCY``); ``rows_busy`` and ``rows_idle`` go
-    through one. ``output_beat`` is counted in its cycle: the last result beat is one
-    cycle before ``done``. A layer's last MAC is issued ``timing.MAC_PIPELINE + 3`` or
+    through as many to match it (``INPUT_LATENCY``); ``window_issued``, ``rows_busy`` and
+    ``rows_idle`` go through one. ``output_beat`` is counted in its cycle: the last result
+    beat is one cycle before ``done``. A layer's last MAC is issued ``timing.MAC_PIPELINE + 3`` or
     more cycles before its ``done``, which is more than any of these latencies.
     """
 

@@ -21,9 +21,10 @@ class DensePE(wiring.Component):
     and output registers on), two fabric registers carry the product to the accumulator,
     ``timing.DENSE_PRODUCT`` cycles after the operands. ``valid`` and ``first`` are aligned
     with the product's arrival: a valid product is added, and the first product of a tile
-    is added to the row's ``bias`` instead of the sum (no clear cycle between tiles, so
-    tiles run back to back, and the bias costs no adder after the array). ``bias``'s low
-    half is read with ``first``, its high half one cycle later.
+    replaces the sum (no clear cycle between tiles, so tiles run back to back). The bias
+    is not added here but in the output stage, as the zero-skipping array does: the sums
+    wrap at ``acc_bits``, so the result is the same, and no bank multiplexer spanning the
+    array sits in front of every accumulator's carry chain.
 
     The accumulator is split so that no carry chain is longer than the product: the low
     ``lo_bits`` (the product's width) add the product, and one cycle later the high bits
@@ -52,7 +53,6 @@ class DensePE(wiring.Component):
                 "x": In(signed(a_bits)),
                 "valid": In(1),
                 "first": In(1),
-                "bias": In(signed(acc_bits)),
                 "acc": Out(signed(acc_bits)),
             }
         )
@@ -81,18 +81,28 @@ class DensePE(wiring.Component):
 
         acc_lo = Signal(unsigned(lo))
         acc_hi = Signal(unsigned(hi))
-        # what the high half adds: the product's bits above the low half (sign-extended,
-        # so at least the sign) plus the low half's carry, in {-2**k .. 2**k}
+        # The low half adds the product's low bits; its carry and the product's bits above
+        # it (sign-extended, so at least the sign) are registered as they are, each flop
+        # right at its source, and the high half adds them a cycle later. A tile's first
+        # product replaces the sum by a multiplexer *after* each adder: `first` is shared
+        # by every PE, and its wide fan-out then runs beside the carry chain, not into it.
         above = (product >> lo) if lo < n else Mux(product[-1], -1, 0)
-        step = Signal(signed(max(n - lo, 1) + 2))
+        above_q = Signal(signed(max(n - lo, 1)))
+        carry = Signal()
         sum_lo = Signal(unsigned(lo + 1))
-        m.d.comb += sum_lo.eq(Mux(self.first, self.bias[:lo], acc_lo) + product[:lo])
+        m.d.comb += sum_lo.eq(acc_lo + product[:lo])
         valid_hi = Signal()
         first_hi = Signal()
         m.d.sync += [valid_hi.eq(self.valid), first_hi.eq(self.first)]
         with m.If(self.valid):
-            m.d.sync += [acc_lo.eq(sum_lo[:lo]), step.eq(above + sum_lo[lo])]
+            m.d.sync += [
+                acc_lo.eq(Mux(self.first, product[:lo], sum_lo[:lo])),
+                carry.eq(sum_lo[lo] & ~self.first),
+                above_q.eq(above),
+            ]
+        step = Signal(signed(above_q.shape().width + 1))
+        m.d.comb += step.eq(above_q + carry)
         with m.If(valid_hi):
-            m.d.sync += acc_hi.eq(Mux(first_hi, self.bias[lo:], acc_hi) + step)
+            m.d.sync += acc_hi.eq(Mux(first_hi, step, acc_hi + step))
         m.d.comb += self.acc.eq(Cat(acc_lo, acc_hi))
         return m

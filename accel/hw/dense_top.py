@@ -3,7 +3,7 @@ one K row per cycle broadcast to every PE row, built the way the fabric wants it
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 
 from .. import wstream
@@ -118,6 +118,7 @@ class DenseAccelerator(wiring.Component):
         for j, st in enumerate(stages):
             m.submodules[f"output_stage{j}" if k > 1 else "output_stage"] = st
         stage = stages[0]
+        starting = self.start & ~self.busy  # a layer starts (start is ignored while busy)
 
         # --- layer position: the row issued this cycle is row j of block b of the tile
         row_tile = Signal(range(MAX_TILES + 1))
@@ -138,22 +139,29 @@ class DenseAccelerator(wiring.Component):
         last_col = Signal()  # the column tile is its row tile's last
         last_row_tile = Signal()
         first_row = Signal()  # the row is its tile's first
-        last_row = last_pos & last_block
-        last_tile = last_col & last_row_tile
-        blocks_m1 = Signal.like(self.blocks)
-        col_tiles_m1 = Signal.like(self.col_tiles)
-        row_tiles_m1 = Signal.like(self.row_tiles)
+        last_row = Signal()  # the row is its tile's last (last_pos & last_block)
+        layer_ends = Signal()  # the row is the layer's last (and its last tile's)
+        running = Signal()  # the layer's rows are being issued
+        # the layer's shape as the counters' last-but-one values and single-step flags:
+        # "the next is the last" is an equality of two registers, no adder before it
+        blocks_m2 = Signal.like(self.blocks)
+        col_tiles_m2 = Signal.like(self.col_tiles)
+        row_tiles_m2 = Signal.like(self.row_tiles)
+        one_block, one_col = Signal(), Signal()
 
-        # --- the output buffer: R x C accumulators, written at capture and read
-        # `result_rows` rows per beat through a row multiplexer into a register (the drain
-        # register: the multiplexer spans the array, so it gets a cycle of its own), then
-        # the output stages (the biases are already in the sums: they add nothing)
+        # --- the output buffer: R x C accumulators, written at capture and shifted up by
+        # `result_rows` rows per beat, its first rows copied into a register (the drain
+        # register: the buffer spans the array, so the copy gets a cycle of its own), then
+        # the output stages, which add the rows' biases (a capture never meets a shift: the
+        # next tile's last row waits until the buffer has drained)
         acc = data.ArrayLayout(signed(cfg.acc_bits), C)
         held = [Signal(acc, name=f"held{r}") for r in range(R)]
+        held_bias = [Signal(signed(cfg.acc_bits), name=f"held_bias{r}") for r in range(R)]
         draining = Signal()
         beats = R // k
         drain_row = Signal(range(beats))
         drained = [Signal(acc, name=f"drained{j}") for j in range(k)]
+        drained_bias = [Signal(signed(cfg.acc_bits), name=f"drained_bias{j}") for j in range(k)]
         drained_valid = Signal()
         drain_moves = ~drained_valid | stage.i.ready
         sent = draining & drain_moves  # a beat left the buffer for the drain register
@@ -162,13 +170,15 @@ class DenseAccelerator(wiring.Component):
         leaves = self.results.valid & self.results.ready
         with m.If(drain_moves):
             m.d.sync += drained_valid.eq(draining)
-            for j in range(k):
-                rows_j = Array(held[i * k + j] for i in range(beats))
-                m.d.sync += drained[j].eq(rows_j[drain_row])
+            m.d.sync += [drained[j].eq(held[j]) for j in range(k)]
+            m.d.sync += [drained_bias[j].eq(held_bias[j]) for j in range(k)]
+        with m.If(sent):  # the buffer shifts up by a beat's rows: no row multiplexer
+            m.d.sync += [held[r].eq(held[r + k]) for r in range(R - k)]
+            m.d.sync += [held_bias[r].eq(held_bias[r + k]) for r in range(R - k)]
         for j, st in enumerate(stages):
             m.d.comb += [
                 st.i.payload.acc.eq(drained[j]),
-                st.i.payload.bias.eq(0),
+                st.i.payload.bias.eq(drained_bias[j]),
                 st.i.valid.eq(drained_valid),
                 st.relu.eq(self.relu),
                 st.requant.eq(self.requant),
@@ -193,7 +203,7 @@ class DenseAccelerator(wiring.Component):
             m.d.comb += [
                 lane.word.eq(beat.words[i]),
                 lane.push.eq(load_fire & beat.valid[i]),
-                lane.clear.eq(self.start & ~self.busy),
+                lane.clear.eq(starting),
                 lane.blocks.eq(self.blocks),
             ]
 
@@ -202,15 +212,16 @@ class DenseAccelerator(wiring.Component):
         # comparisons of the lanes' row-tile counts with the issue's
         ahead = [Signal(range(4), name=f"ahead{i}") for i in range(U)]
 
-        def loaded(further: int) -> Value:
-            """Row tile ``row_tile + further`` is written by the end of this cycle."""
-            return Cat(
-                (a > further) | ((a == further) & ln.tile_end)
-                for a, ln in zip(ahead, lanes, strict=True)
-            ).all()
+        # the row tile's weights are all written: every lane has finished it (a gate of the
+        # counters' flip-flops, with no path from the lanes or the issue logic into it)
+        m.d.comb += weights_ok.eq(Cat(a != 0 for a in ahead).all())
+
+        # a bank is a power-of-two half of the memory: its address is the block with the
+        # bank bit on top, wiring rather than an adder on the read address
+        block_bits = max(1, (nbank - 1).bit_length())
 
         def bank_addr(bank: Value, blk: Value) -> Value:
-            return blk + Mux(bank, nbank, 0)
+            return Cat(blk.as_unsigned()[:block_bits], bank)
 
         record_bits = weight_record(cfg).size
         memories = []
@@ -220,7 +231,7 @@ class DenseAccelerator(wiring.Component):
         for r in range(R):
             lane = lanes[r % U]
             hit = lane.emit & (lane.row == r // U)
-            mem = BlockRAM(width=record_bits, depth=2 * nbank, fabric=self._fabric)
+            mem = BlockRAM(width=record_bits, depth=2 << block_bits, fabric=self._fabric)
             m.submodules[f"weights{r}"] = mem
             memories.append(mem)
             m.d.comb += [
@@ -239,19 +250,20 @@ class DenseAccelerator(wiring.Component):
         # window is taken as the last row of this one goes
         window = Signal(window_beat(cfg))
         window_valid = Signal()
-        running = Signal()
         # (never beyond the layer's last window: the stream's next beat is the next layer's)
-        take = running & (~window_valid | (issue & last_pos & ~(last_row & last_tile)))
+        take = running & (~window_valid | (issue & last_pos & ~layer_ends))
         m.d.comb += self.acts.ready.eq(take)
-        with m.If(issue):
+        # (a take loads the beat whether or not it is valid, and `window_valid` says which:
+        # the stream's valid then drives one flip-flop, not the window's enables)
+        with m.If(take):
+            m.d.sync += [window.eq(self.acts.payload), window_valid.eq(self.acts.valid)]
+        with m.Elif(issue):
             rows_now = window.rows
             m.d.sync += window.rows.as_value().eq(
                 Cat(*(rows_now[i + 1] for i in range(B - 1)), rows_now[B - 1])
             )
             with m.If(last_pos):
                 m.d.sync += window_valid.eq(0)
-        with m.If(take & self.acts.valid):
-            m.d.sync += [window.eq(self.acts.payload), window_valid.eq(1)]
 
         # --- issue and the row's journey: flags delayed to the stage that needs them
         m.d.comb += issue.eq(running & weights_ok & window_valid & (~last_row | free))
@@ -296,13 +308,11 @@ class DenseAccelerator(wiring.Component):
         m.d.sync += x_op.eq(x_at[-1])
 
         # the PEs: products land DENSE_PRODUCT cycles after the operands; a tile's first
-        # product starts from the row's bias (its low half, the high half a cycle later),
-        # from the bank the tile read its weights from
+        # product replaces the sum (its bias is added in the output stage)
         land = timing.DENSE_READ + timing.DENSE_OPERANDS + timing.DENSE_PRODUCT
         assert land + timing.DENSE_ACCUMULATE == depth
         pes = []
         for r in range(R):
-            row_bias = Signal(signed(cfg.acc_bits), name=f"row_bias{r}")
             for c in range(C):
                 pe = DensePE(
                     w_bits=cfg.w_bits,
@@ -318,15 +328,8 @@ class DenseAccelerator(wiring.Component):
                     pe.x.eq(x_op[c]),
                     pe.valid.eq(valid_at[land]),
                     pe.first.eq(first_at[land]),
-                    pe.bias.eq(row_bias),
                 ]
-            lo = pes[0].lo_bits
-            m.d.comb += row_bias.eq(
-                Cat(
-                    Mux(bank_at[land], bias[1][r], bias[0][r])[:lo],
-                    Mux(bank_at[land + 1], bias[1][r], bias[0][r])[lo:],
-                )
-            )
+        lo = pes[0].lo_bits
 
         # capture: the low halves one cycle after the last product, the high halves one
         # cycle later
@@ -336,6 +339,8 @@ class DenseAccelerator(wiring.Component):
             with m.If(last_sent):
                 m.d.sync += [drain_row.eq(0), draining.eq(0)]
         for r in range(R):
+            with m.If(capture):  # the bank still holds the tile's biases (see `lead`)
+                m.d.sync += held_bias[r].eq(Mux(bank_at[depth], bias[1][r], bias[0][r]))
             for c in range(C):
                 word = held[r].as_value()[c * cfg.acc_bits : (c + 1) * cfg.acc_bits]
                 value = pes[r * C + c].acc
@@ -348,61 +353,84 @@ class DenseAccelerator(wiring.Component):
         with m.If(issue & last_row):
             m.d.sync += in_flight.eq(1)
         # a row tile's bank is free for the next but one once its last tile is captured
-        # (the first products of its last tile have taken their biases by then)
+        # (with its biases)
         tile_captured = capture & tile_end_at[depth]
 
-        # --- control: advance the position with every row; the FSM runs the layer
-        with m.If(issue):
-            m.d.sync += [pos.eq(pos + 1), last_pos.eq(pos == B - 2), first_row.eq(0)]
+        # --- control: advance the position with every row. The next values are named so
+        # that the flags the issue logic reads (the row is its block's last, its tile's
+        # last, the layer's last) are flip-flops of their own, not gates of flip-flops.
+        position = [pos, last_pos, block, last_block, col_tile, last_col, row_tile,
+                    last_row_tile, first_row]  # fmt: skip
+        nxt = {id(sig): Signal.like(sig, name=f"{sig.name}_next") for sig in position}
+
+        def n(sig: Signal) -> Signal:
+            return nxt[id(sig)]
+
+        m.d.comb += [n(sig).eq(sig) for sig in position]
+        with m.If(starting):
+            m.d.comb += [
+                n(row_tile).eq(0),
+                n(col_tile).eq(0),
+                n(block).eq(0),
+                n(pos).eq(0),
+                n(last_pos).eq(B == 1),
+                n(last_block).eq(self.blocks == 1),
+                n(last_col).eq(self.col_tiles == 1),
+                n(last_row_tile).eq(self.row_tiles == 1),
+                n(first_row).eq(1),
+            ]
+        with m.Elif(issue):
+            m.d.comb += [n(pos).eq(pos + 1), n(last_pos).eq(pos == B - 2), n(first_row).eq(0)]
             with m.If(last_pos):
-                m.d.sync += [
-                    pos.eq(0),
-                    last_pos.eq(B == 1),
-                    block.eq(block + 1),
-                    last_block.eq(block + 1 == blocks_m1),
+                m.d.comb += [
+                    n(pos).eq(0),
+                    n(last_pos).eq(B == 1),
+                    n(block).eq(block + 1),
+                    n(last_block).eq(block == blocks_m2),
                 ]
                 with m.If(last_block):
-                    m.d.sync += [
-                        block.eq(0),
-                        last_block.eq(blocks_m1 == 0),
-                        first_row.eq(1),
-                        col_tile.eq(col_tile + 1),
-                        last_col.eq(col_tile + 1 == col_tiles_m1),
+                    m.d.comb += [
+                        n(block).eq(0),
+                        n(last_block).eq(one_block),
+                        n(first_row).eq(1),
+                        n(col_tile).eq(col_tile + 1),
+                        n(last_col).eq(col_tile == col_tiles_m2),
                     ]
                     with m.If(last_col):
-                        m.d.sync += [
-                            col_tile.eq(0),
-                            last_col.eq(col_tiles_m1 == 0),
-                            row_tile.eq(row_tile + 1),
-                            last_row_tile.eq(row_tile + 1 == row_tiles_m1),
+                        m.d.comb += [
+                            n(col_tile).eq(0),
+                            n(last_col).eq(one_col),
+                            n(row_tile).eq(row_tile + 1),
+                            n(last_row_tile).eq(row_tile == row_tiles_m2),
                         ]
+        m.d.sync += [sig.eq(n(sig)) for sig in position]
+        row_ends = n(last_pos) & n(last_block)
+        m.d.sync += [
+            last_row.eq(row_ends),
+            layer_ends.eq(row_ends & n(last_col) & n(last_row_tile)),
+        ]
+        with m.If(starting):
+            m.d.sync += running.eq(1)
+        with m.Elif(issue & layer_ends):
+            m.d.sync += running.eq(0)
         advance = issue & last_row & last_col
-        m.d.sync += weights_ok.eq(Mux(advance, loaded(1), loaded(0)))
         for a, ln in zip(ahead, lanes, strict=True):
             m.d.sync += a.eq(a + ln.tile_end - advance)
         with m.FSM() as fsm:
             with m.State("IDLE"), m.If(self.start):
                 m.d.sync += [
-                    row_tile.eq(0),
-                    col_tile.eq(0),
-                    block.eq(0),
-                    pos.eq(0),
-                    blocks_m1.eq(self.blocks - 1),
-                    col_tiles_m1.eq(self.col_tiles - 1),
-                    row_tiles_m1.eq(self.row_tiles - 1),
-                    last_pos.eq(B == 1),
-                    last_block.eq(self.blocks == 1),
-                    last_col.eq(self.col_tiles == 1),
-                    last_row_tile.eq(self.row_tiles == 1),
-                    first_row.eq(1),
-                    weights_ok.eq(0),
+                    blocks_m2.eq(self.blocks - 2),
+                    col_tiles_m2.eq(self.col_tiles - 2),
+                    row_tiles_m2.eq(self.row_tiles - 2),
+                    one_block.eq(self.blocks == 1),
+                    one_col.eq(self.col_tiles == 1),
                     *(a.eq(0) for a in ahead),
                     window_valid.eq(0),
                     in_flight.eq(0),
                     free.eq(1),
                 ]
                 m.next = "RUN"
-            with m.State("RUN"), m.If(issue & last_row & last_tile):
+            with m.State("RUN"), m.If(issue & layer_ends):
                 m.next = "FINISH"
             with m.State("FINISH"), m.If(last_sent & ~in_flight):
                 m.next = "EMPTY"  # the last results are still in the output stage
@@ -411,7 +439,6 @@ class DenseAccelerator(wiring.Component):
                 m.next = "IDLE"
         m.d.comb += [
             self.busy.eq(~fsm.ongoing("IDLE")),
-            running.eq(fsm.ongoing("RUN")),
 
             self.weights.ready.eq(loading),
             load_fire.eq(loading & self.weights.valid),
@@ -429,16 +456,15 @@ class DenseAccelerator(wiring.Component):
         with m.If(tile_beats_in):
             m.d.sync += [
                 beat_tile.eq(beat_tile + 1),
-                last_beat_tile.eq(beat_tile + 1 == row_tiles_m1),
+                last_beat_tile.eq(beat_tile == row_tiles_m2),
                 beats_done.eq(last_beat_tile),
             ]
-        with m.If(self.start & ~self.busy):
+        with m.If(starting):
             m.d.sync += [
                 beat_tile.eq(0),
                 last_beat_tile.eq(self.row_tiles == 1),
                 beats_done.eq(0),
             ]
-        starting = self.start & ~self.busy
         beats_done_next = Mux(starting, 0, beats_done | (tile_beats_in & last_beat_tile))
         lead_next = Mux(starting, 1, lead + tile_captured - tile_beats_in)
         m.d.sync += [
@@ -457,8 +483,13 @@ class DenseAccelerator(wiring.Component):
         ]
         effectual = Signal(range(R * C + 1))
         m.d.sync += effectual.eq(sum(Mux(w_nonzero[r], x_count, 0) for r in range(R)))
+        # the counters clear a cycle after the start (no event can happen in the start's
+        # cycle or the next: nothing issues before the weights are in), so that `start`
+        # does not fan out to every counter bit
+        started = Signal()
+        m.d.sync += started.eq(starting)
         m.d.comb += [
-            counters.clear.eq(self.start & ~self.busy),
+            counters.clear.eq(started),
             counters.window_issued.eq(issue & (pos == 0)),
             counters.lanes_issued.eq(Mux(issue, R, 0)),
             counters.lanes_effectual.eq(effectual),
