@@ -473,16 +473,28 @@ class DenseAccelerator(wiring.Component):
         ]
 
         # --- counters: every issued row is R weight reads and R x C MACs; the effectual
-        # ones are (nonzero weights) x (nonzero activations) of the operands, pipelined
+        # ones are (nonzero weights) x (nonzero activations) of the operands, counted
+        # through registered stages (the flags, the activations' popcount, then an adder
+        # tree a level per cycle): the counts are only read when the layer is done
         valid_op = valid_at[timing.DENSE_READ + timing.DENSE_OPERANDS]
+        w_flags, x_flags = Signal(R), Signal(C)
         w_nonzero = Signal(R)
         x_count = Signal(range(C + 1))
         m.d.sync += [
-            w_nonzero.eq(Cat(w != 0 for w in w_op) & Mux(valid_op, (1 << R) - 1, 0)),
-            x_count.eq(popcount(Cat(x_op[c] != 0 for c in range(C)))),
+            w_flags.eq(Cat(w != 0 for w in w_op) & Mux(valid_op, (1 << R) - 1, 0)),
+            x_flags.eq(Cat(x_op[c] != 0 for c in range(C))),
+            w_nonzero.eq(w_flags),
+            x_count.eq(popcount(x_flags)),
         ]
-        effectual = Signal(range(R * C + 1))
-        m.d.sync += effectual.eq(sum(Mux(w_nonzero[r], x_count, 0) for r in range(R)))
+        terms = [Mux(w_nonzero[r], x_count, 0) for r in range(R)]
+        while len(terms) > 1:
+            pairs = [terms[i : i + 2] for i in range(0, len(terms), 2)]
+            terms = []
+            for pair in pairs:
+                total = Signal(range(R * C + 1), name=f"effectual_{len(terms)}")
+                m.d.sync += total.eq(sum(pair[1:], pair[0]))
+                terms.append(total)
+        effectual = terms[0]
         # the counters clear a cycle after the start (no event can happen in the start's
         # cycle or the next: nothing issues before the weights are in), so that `start`
         # does not fan out to every counter bit

@@ -39,7 +39,7 @@ class WeightLane(wiring.Component):
     ``row`` (the lane's row index, 0 for its first row), ``block`` and ``is_bias`` say
     what the emitted item is; ``bank`` is the parity of the row tile it belongs to and
     ``tiles`` counts the row tiles whose last item has gone; ``tile_end`` marks that last
-    item. ``clear`` (at a layer's start) empties the lane.
+    item. ``clear`` (at a layer's start, ``blocks`` already set) empties the lane.
     """
 
     def __init__(self, config: ArrayConfig, *, rows: int, max_blocks: int):
@@ -97,16 +97,19 @@ class WeightLane(wiring.Component):
         # Which item comes next: a row's bias, its blocks, the next row, the next row tile.
         # `blocks` is the layer's, set before start: its predecessor is registered, so
         # that no subtractor from the control inputs sits in front of the lane's logic
-        blocks_m1 = Signal.like(self.blocks, name="blocks_m1")
-        m.d.sync += blocks_m1.eq(self.blocks - 1)
-        last_block = self.block == blocks_m1
+        # (and "the block is the row's last" is a flip-flop, set from a comparison with
+        # blocks - 2 as the block advances: no comparator sits before `tile_end`)
+        blocks_m2 = Signal.like(self.blocks, name="blocks_m2")
+        one_block = Signal()
+        m.d.sync += [blocks_m2.eq(self.blocks - 2), one_block.eq(self.blocks == 1)]
+        last_block = Signal()
         last_row = self.row == self._rows - 1
         m.d.comb += self.tile_end.eq(self.emit & ~need_bias & last_block & last_row)
         with m.If(self.emit):
             with m.If(need_bias):
                 m.d.sync += need_bias.eq(0)
             with m.Elif(last_block):
-                m.d.sync += [self.block.eq(0), need_bias.eq(1)]
+                m.d.sync += [self.block.eq(0), need_bias.eq(1), last_block.eq(one_block)]
                 with m.If(last_row):
                     m.d.sync += [
                         self.row.eq(0),
@@ -116,11 +119,12 @@ class WeightLane(wiring.Component):
                 with m.Else():
                     m.d.sync += self.row.eq(self.row + 1)
             with m.Else():
-                m.d.sync += self.block.eq(self.block + 1)
+                m.d.sync += [self.block.eq(self.block + 1), last_block.eq(self.block == blocks_m2)]
         with m.If(self.clear):
             m.d.sync += [
                 count.eq(0),
                 need_bias.eq(1),
+                last_block.eq(self.blocks == 1),
                 self.row.eq(0),
                 self.block.eq(0),
                 self.bank.eq(0),

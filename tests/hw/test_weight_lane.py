@@ -58,6 +58,9 @@ def run_lane(cfg, tiles, lane, blocks, gaps, seed):
 
     async def bench(ctx):
         ctx.set(dut.blocks, blocks)
+        ctx.set(dut.clear, 1)  # as the arrays do at a layer's start, with `blocks` set
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
         cycle = 0
         queue = list(words)
         total = sum(len(lane_items(cfg, W, b, lane)) for W, b in tiles)
