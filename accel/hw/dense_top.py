@@ -168,11 +168,21 @@ class DenseAccelerator(wiring.Component):
         last_sent = sent & (drain_row == beats - 1)
         buffer_free = ~draining | last_sent
         leaves = self.results.valid & self.results.ready
+        # The buffer shifts up by a beat's rows (no row multiplexer) the cycle *after* a
+        # beat is sent, from a flip-flop (`shift`): its enable then fans out to every
+        # buffer bit from a register, not from the results port's ready. Until it has
+        # shifted, the next beat is the one behind the buffer's first rows.
+        shift = Signal()
+        m.d.sync += shift.eq(sent)
+
+        def front(rows: list, j: int) -> Value:
+            return Mux(shift, rows[j + k], rows[j]) if k < R else rows[j]
+
         with m.If(drain_moves):
             m.d.sync += drained_valid.eq(draining)
-            m.d.sync += [drained[j].eq(held[j]) for j in range(k)]
-            m.d.sync += [drained_bias[j].eq(held_bias[j]) for j in range(k)]
-        with m.If(sent):  # the buffer shifts up by a beat's rows: no row multiplexer
+            m.d.sync += [drained[j].eq(front(held, j)) for j in range(k)]
+            m.d.sync += [drained_bias[j].eq(front(held_bias, j)) for j in range(k)]
+        with m.If(shift):
             m.d.sync += [held[r].eq(held[r + k]) for r in range(R - k)]
             m.d.sync += [held_bias[r].eq(held_bias[r + k]) for r in range(R - k)]
         for j, st in enumerate(stages):
