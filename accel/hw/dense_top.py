@@ -3,7 +3,7 @@ one K row per cycle broadcast to every PE row, built the way the fabric wants it
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed
+from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 
 from .. import wstream
@@ -32,7 +32,7 @@ class DenseAccelerator(wiring.Component):
 
     Datapath, for a row issued in cycle t (``timing.DENSE_*``): every row's weight record
     of the block is read from its block RAM (output register on) and the row's weight
-    picked from it, the activation row comes from the window shift register, both
+    picked from it, the activation row comes from the window (held still, indexed), both
     registered as the operands that a PE row or column shares (t + 3); each PE multiplies
     in a DSP with its three registers on and two fabric registers after it, and adds in a
     two-half accumulator (``DensePE``). Tiles run back to back: the first product of a
@@ -40,8 +40,8 @@ class DenseAccelerator(wiring.Component):
     ``timing.DENSE_LANDING`` cycles after its last row, and drains ``result_rows`` rows
     per beat through the output stages while the next tile computes.
 
-    Issue: a row goes when the row tile's weights are in, its window is in the shift
-    register and, for a tile's last row, the output buffer is free (the previous tile has
+    Issue: a row goes when the row tile's weights are in, its window is in (or
+    arriving) and, for a tile's last row, the output buffer is free (the previous tile has
     been captured and has drained): only that row waits, so a tile takes ``nb x block``
     cycles unless it is shorter than its predecessor's landing and drain. The weights are
     double-buffered: row tile t + 1's beats are taken while row tile t computes, once row
@@ -132,7 +132,7 @@ class DenseAccelerator(wiring.Component):
         free = Signal()  # the output buffer was empty, nothing on its way, last cycle
 
         # where the position is, as registered flags: the issue logic and everything it
-        # enables (the window's shift register, the flags, the counters) start at flip-flops
+        # enables (the position, the flags, the counters) start at flip-flops
         # and never at a comparator of the layer's shape
         last_pos = Signal()  # the row is its block's last
         last_block = Signal()  # the block is its tile's last
@@ -256,24 +256,33 @@ class DenseAccelerator(wiring.Component):
                 with m.Else():
                     m.d.sync += bias[0][r].eq(lane.item[: cfg.acc_bits])
 
-        # --- the window: a shift register of `block` rows, row 0 issued; the next
-        # window is taken as the last row of this one goes
+        # --- the window: `block` rows held still, row `pos` issued; the next window is
+        # taken as the last row of this one goes. A beat lands in `incoming` (every
+        # cycle, no enable) and moves into the window the cycle after it was taken, from
+        # a flip-flop (`took`), so that neither the issue logic nor the stream's valid
+        # drives the window's enables; in that cycle the row is read from `incoming`.
         window = Signal(window_beat(cfg))
+        incoming = Signal(window_beat(cfg))
+        took = Signal()
         window_valid = Signal()
         # (never beyond the layer's last window: the stream's next beat is the next layer's)
         take = running & (~window_valid | (issue & last_pos & ~layer_ends))
         m.d.comb += self.acts.ready.eq(take)
-        # (a take loads the beat whether or not it is valid, and `window_valid` says which:
-        # the stream's valid then drives one flip-flop, not the window's enables)
+        m.d.sync += [incoming.eq(self.acts.payload), took.eq(take & self.acts.valid)]
         with m.If(take):
-            m.d.sync += [window.eq(self.acts.payload), window_valid.eq(self.acts.valid)]
-        with m.Elif(issue):
-            rows_now = window.rows
-            m.d.sync += window.rows.as_value().eq(
-                Cat(*(rows_now[i + 1] for i in range(B - 1)), rows_now[B - 1])
+            m.d.sync += window_valid.eq(self.acts.valid)
+        with m.Elif(issue & last_pos):
+            m.d.sync += window_valid.eq(0)
+        with m.If(took):
+            m.d.sync += window.eq(incoming)
+        x_now = Signal(window.rows[0].shape())
+        m.d.comb += x_now.eq(
+            Mux(
+                took,
+                Array(incoming.rows[i] for i in range(B))[pos],
+                Array(window.rows[i] for i in range(B))[pos],
             )
-            with m.If(last_pos):
-                m.d.sync += window_valid.eq(0)
+        )
 
         # --- issue and the row's journey: flags delayed to the stage that needs them
         m.d.comb += issue.eq(running & weights_ok & window_valid & (~last_row | free))
@@ -301,7 +310,7 @@ class DenseAccelerator(wiring.Component):
         pos_read = [pos] + [
             Signal(range(B), name=f"pos_d{i}") for i in range(1, BLOCK_RAM_LATENCY + 1)
         ]
-        x_at = [window.rows[0]] + [
+        x_at = [x_now] + [
             Signal(window.rows[0].shape(), name=f"x_d{i}") for i in range(1, BLOCK_RAM_LATENCY + 1)
         ]
         for i in range(BLOCK_RAM_LATENCY):
