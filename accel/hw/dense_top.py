@@ -168,21 +168,14 @@ class DenseAccelerator(wiring.Component):
         last_sent = sent & (drain_row == beats - 1)
         buffer_free = ~draining | last_sent
         leaves = self.results.valid & self.results.ready
-        # The buffer shifts up by a beat's rows (no row multiplexer) the cycle *after* a
-        # beat is sent, from a flip-flop (`shift`): its enable then fans out to every
-        # buffer bit from a register, not from the results port's ready. Until it has
-        # shifted, the next beat is the one behind the buffer's first rows.
-        shift = Signal()
-        m.d.sync += shift.eq(sent)
-
-        def front(rows: list, j: int) -> Value:
-            return Mux(shift, rows[j + k], rows[j]) if k < R else rows[j]
-
+        # The buffer shifts up by a beat's rows as the beat goes: no row multiplexer. (A
+        # shift a cycle later, from a flip-flop, with the next beat read behind the first
+        # rows meanwhile, took 550 more LUT4 on the 8x8 and did not raise its Fmax.)
         with m.If(drain_moves):
             m.d.sync += drained_valid.eq(draining)
-            m.d.sync += [drained[j].eq(front(held, j)) for j in range(k)]
-            m.d.sync += [drained_bias[j].eq(front(held_bias, j)) for j in range(k)]
-        with m.If(shift):
+            m.d.sync += [drained[j].eq(held[j]) for j in range(k)]
+            m.d.sync += [drained_bias[j].eq(held_bias[j]) for j in range(k)]
+        with m.If(sent):
             m.d.sync += [held[r].eq(held[r + k]) for r in range(R - k)]
             m.d.sync += [held_bias[r].eq(held_bias[r + k]) for r in range(R - k)]
         for j, st in enumerate(stages):
@@ -287,7 +280,15 @@ class DenseAccelerator(wiring.Component):
         # --- issue and the row's journey: flags delayed to the stage that needs them
         m.d.comb += issue.eq(running & weights_ok & window_valid & (~last_row | free))
         # registered, so that the results port's ready never reaches the issue logic
-        m.d.sync += free.eq(buffer_free & ~in_flight & ~(issue & last_row))
+        # (in two flip-flops, so that the results port's ready and the issue logic meet in
+        # no gate before them: `free` is their AND)
+        drained_free = Signal()  # the buffer had drained and nothing was on its way to it
+        last_went = Signal()  # a tile's last row was issued
+        m.d.sync += [
+            drained_free.eq(buffer_free & ~in_flight),
+            last_went.eq(issue & last_row),
+        ]
+        m.d.comb += free.eq(drained_free & ~last_went)
         depth = timing.DENSE_LANDING
         valid_at = [issue] + [Signal(name=f"valid_d{i}") for i in range(1, depth + 1)]
         first_at = [first_row] + [
@@ -446,7 +447,8 @@ class DenseAccelerator(wiring.Component):
                     *(a.eq(0) for a in ahead),
                     window_valid.eq(0),
                     in_flight.eq(0),
-                    free.eq(1),
+                    drained_free.eq(1),
+                    last_went.eq(0),
                 ]
                 m.next = "RUN"
             with m.State("RUN"), m.If(issue & layer_ends):
