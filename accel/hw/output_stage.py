@@ -55,8 +55,10 @@ class OutputStage(wiring.Component):
     than ``a_bits``: it shifts out only the ``a_bits + 1`` bits it keeps, and finds
     saturation as "the bits at and above the result's sign are not all equal". ``relu``,
     ``requant`` and ``shift`` are taken with each beat as it enters. The pipeline moves
-    whenever its output is free (``o.ready`` or no result waiting), so it adds 3 cycles of
-    latency and none of throughput; ``pending`` is high while a result is in stage 1 or 2.
+    whenever its skid register is empty, and a result that finds the output register taken
+    waits there, so ``i.ready`` is a flip-flop (the results port's ``ready`` reaches no
+    enable upstream); without back-pressure the stage adds 3 cycles of latency and none of
+    throughput. ``pending`` is high while a result is in stage 1, stage 2 or the skid.
     """
 
     def __init__(self, *, cols: int, a_bits: int, acc_bits: int):
@@ -80,7 +82,12 @@ class OutputStage(wiring.Component):
         m = Module()
         n, a, C = self._acc_bits, self._a_bits, self._cols
         lo, hi = -(1 << (a - 1)), (1 << (a - 1)) - 1
-        advance = ~self.o.valid | self.o.ready
+        # The pipeline moves while the skid register is empty: `advance` is a flip-flop's
+        # inverse, so the results port's `ready` reaches only the output and skid
+        # registers, never the stages' enables or whatever drives `i` (on the dense 8x8 it
+        # ran through `i.ready` into the enables of the 2,300-bit output buffer).
+        skid_valid = Signal()
+        advance = ~skid_valid
         m.d.comb += self.i.ready.eq(advance)
 
         # Stage 1: the bias added (wrapping); ReLU only noted (``kill``: applied at the end,
@@ -136,7 +143,7 @@ class OutputStage(wiring.Component):
                     negative[c].eq(y[-1]),
                     kill2[c].eq(kill[c]),
                 ]
-        m.d.comb += self.pending.eq(valid1 | valid2)
+        m.d.comb += self.pending.eq(valid1 | valid2 | skid_valid)
 
         # Stage 3: round half up and saturate, without a wide adder or comparator: the
         # rounding add is a_bits wide, only hi + 1 can overflow it, and whether the value
@@ -149,9 +156,19 @@ class OutputStage(wiring.Component):
             out = Signal(signed(n), name=f"y{c}")  # acc_bits wide: the beat's field
             m.d.comb += out.eq(Mux(requant2, Mux(kill2[c], 0, saturated), raws[c]))
             ys.append(out)
-        with m.If(advance):
+        # The output register takes stage 3's result when it is free; when it is not, the
+        # result waits in the skid register (and the pipeline holds) until it is.
+        # Without back-pressure the skid is never used: 3 cycles of latency as before.
+        skid = Signal(len(self.o.payload.as_value()))
+        result = Cat(*ys)
+        free = ~self.o.valid | self.o.ready
+        with m.If(free):
             m.d.sync += [
-                self.o.valid.eq(valid2),
-                self.o.payload.as_value().eq(Cat(*ys)),  # one vector: see WindowQueue
+                self.o.valid.eq(skid_valid | valid2),
+                # one vector: see WindowQueue
+                self.o.payload.as_value().eq(Mux(skid_valid, skid, result)),
+                skid_valid.eq(0),
             ]
+        with m.Elif(advance):
+            m.d.sync += [skid.eq(result), skid_valid.eq(valid2)]
         return m
