@@ -6,7 +6,7 @@ from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .fabric import MULTIPLIER_LATENCY, Multiplier
+from .fabric import MULTIPLIER_LATENCY, ClearingAdder, Multiplier
 from .fabric.lut_multiplier import LUT_MULTIPLIER_LATENCY, LUTMultiplier
 from .params import check_int
 from .timing import DENSE_PRODUCT
@@ -84,25 +84,28 @@ class DensePE(wiring.Component):
         # The low half adds the product's low bits; its carry and the product's bits above
         # it (sign-extended, so at least the sign) are registered as they are, each flop
         # right at its source, and the high half adds them a cycle later. A tile's first
-        # product replaces the sum by a multiplexer *after* each adder: `first` is shared
-        # by every PE, and its wide fan-out then runs beside the carry chain, not into it.
+        # product replaces the sum: the adder's first operand is cleared.
+        # (`ClearingAdder`: on ECP5 the "replace" is a mask inside the carry chain, no
+        # multiplexer at all; 0 + product never carries, so the carry is the adder's)
         above = (product >> lo) if lo < n else Mux(product[-1], -1, 0)
         above_q = Signal(signed(max(n - lo, 1)))
         carry = Signal()
-        sum_lo = Signal(unsigned(lo + 1))
-        m.d.comb += sum_lo.eq(acc_lo + product[:lo])
+        m.submodules.add_lo = add_lo = ClearingAdder(width=lo, fabric=self._fabric)
+        m.d.comb += [add_lo.a.eq(acc_lo), add_lo.b.eq(product[:lo]), add_lo.clear.eq(self.first)]
         valid_hi = Signal()
         first_hi = Signal()
         m.d.sync += [valid_hi.eq(self.valid), first_hi.eq(self.first)]
         with m.If(self.valid):
             m.d.sync += [
-                acc_lo.eq(Mux(self.first, product[:lo], sum_lo[:lo])),
-                carry.eq(sum_lo[lo] & ~self.first),
+                acc_lo.eq(add_lo.s[:lo]),
+                carry.eq(add_lo.s[lo]),
                 above_q.eq(above),
             ]
         step = Signal(signed(above_q.shape().width + 1))
         m.d.comb += step.eq(above_q + carry)
+        m.submodules.add_hi = add_hi = ClearingAdder(width=hi, fabric=self._fabric)
+        m.d.comb += [add_hi.a.eq(acc_hi), add_hi.b.eq(step), add_hi.clear.eq(first_hi)]
         with m.If(valid_hi):
-            m.d.sync += acc_hi.eq(Mux(first_hi, step, acc_hi + step))
+            m.d.sync += acc_hi.eq(add_hi.s[:hi])
         m.d.comb += self.acc.eq(Cat(acc_lo, acc_hi))
         return m

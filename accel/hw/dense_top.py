@@ -12,7 +12,7 @@ from ..errors import AccelError
 from . import timing
 from .counters import COUNTER_NAMES, EventCounters
 from .dense_pe import DensePE
-from .fabric import BLOCK_RAM_LATENCY, BlockRAM, check_fabric
+from .fabric import BLOCK_RAM_LATENCY, BlockRAM, FanoutRegister, check_fabric
 from .layouts import weight_record, window_beat
 from .output_stage import OutputStage
 from .params import check_config, check_int, check_wire_widths
@@ -20,6 +20,11 @@ from .top import MAX_TILES, array_members
 from .weight_lane import WeightLane, popcount
 
 __all__ = ["DenseAccelerator"]
+
+
+GROUP_COLS = 4
+"""Columns per copy of the output buffer's enables (see ``FanoutRegister``): a copy
+enables a row's ``GROUP_COLS`` accumulators, 128 flip-flops at 32 bits."""
 
 
 class DenseAccelerator(wiring.Component):
@@ -171,13 +176,44 @@ class DenseAccelerator(wiring.Component):
         # The buffer shifts up by a beat's rows as the beat goes: no row multiplexer. (A
         # shift a cycle later, from a flip-flop, with the next beat read behind the first
         # rows meanwhile, took 550 more LUT4 on the 8x8 and did not raise its Fmax.)
-        with m.If(drain_moves):
-            m.d.sync += drained_valid.eq(draining)
-            m.d.sync += [drained[j].eq(held[j]) for j in range(k)]
-            m.d.sync += [drained_bias[j].eq(held_bias[j]) for j in range(k)]
-        with m.If(sent):
-            m.d.sync += [held[r].eq(held[r + k]) for r in range(R - k)]
-            m.d.sync += [held_bias[r].eq(held_bias[r + k]) for r in range(R - k)]
+        # The buffer's and the drain register's enables reach 2,300 flip-flops on the 8x8:
+        # each group of GROUP_COLS columns of a row gets its own copy of the shift, the
+        # move and the captures, registered from the next values of the flags they are
+        # made of (`draining`, `drained_valid` and the output stage's skid are registered
+        # only from the names below, so each copy equals its flag in every cycle).
+        groups = -(-C // GROUP_COLS)
+        draining_next, drained_valid_next = Signal(), Signal()
+        moves_next = ~drained_valid_next | stage.ready_next
+        m.d.comb += drained_valid_next.eq(Mux(drain_moves, draining, drained_valid))
+        m.d.sync += [draining.eq(draining_next), drained_valid.eq(drained_valid_next)]
+        shift_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
+        move_q = FanoutRegister(copies=k * groups, fabric=self._fabric)
+        capture_lo_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
+        capture_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
+        m.submodules.shift_q = shift_q
+        m.submodules.move_q = move_q
+        m.submodules.capture_lo_q = capture_lo_q
+        m.submodules.capture_q = capture_q
+        m.d.comb += [
+            shift_q.d.eq(draining_next & moves_next),
+            move_q.d.eq(moves_next),
+        ]
+
+        def word(row: Value, c: int) -> Value:
+            return row.as_value()[c * cfg.acc_bits : (c + 1) * cfg.acc_bits]
+
+        for j in range(k):
+            with m.If(move_q.q[j * groups]):
+                m.d.sync += drained_bias[j].eq(held_bias[j])
+            for c in range(C):
+                with m.If(move_q.q[j * groups + c // GROUP_COLS]):
+                    m.d.sync += word(drained[j], c).eq(word(held[j], c))
+        for r in range(R - k):
+            with m.If(shift_q.q[r * groups]):
+                m.d.sync += held_bias[r].eq(held_bias[r + k])
+            for c in range(C):
+                with m.If(shift_q.q[r * groups + c // GROUP_COLS]):
+                    m.d.sync += word(held[r], c).eq(word(held[r + k], c))
         for j, st in enumerate(stages):
             m.d.comb += [
                 st.i.payload.acc.eq(drained[j]),
@@ -331,6 +367,16 @@ class DenseAccelerator(wiring.Component):
         # product replaces the sum (its bias is added in the output stage)
         land = timing.DENSE_READ + timing.DENSE_OPERANDS + timing.DENSE_PRODUCT
         assert land + timing.DENSE_ACCUMULATE == depth
+        # `valid` enables and `first` clears every accumulator bit: each group of
+        # GROUP_COLS PEs of a row gets its own copy of what the delay line holds at `land`
+        valid_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
+        first_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
+        m.submodules.valid_q = valid_q
+        m.submodules.first_q = first_q
+        m.d.comb += [
+            valid_q.d.eq(valid_at[land - 1]),
+            first_q.d.eq(first_at[land - 1] & valid_at[land - 1]),
+        ]
         pes = []
         for r in range(R):
             for c in range(C):
@@ -346,30 +392,38 @@ class DenseAccelerator(wiring.Component):
                 m.d.comb += [
                     pe.w.eq(w_op[r]),
                     pe.x.eq(x_op[c]),
-                    pe.valid.eq(valid_at[land]),
-                    pe.first.eq(first_at[land]),
+                    pe.valid.eq(valid_q.q[r * groups + c // GROUP_COLS]),
+                    pe.first.eq(first_q.q[r * groups + c // GROUP_COLS]),
                 ]
         lo = pes[0].lo_bits
 
         # capture: the low halves one cycle after the last product, the high halves one
         # cycle later
-        capture_lo, capture = last_at[depth - 1], last_at[depth]
+        # (the copies of `capture_lo` and `capture` take what the delay line's last two
+        # stages take)
+        assert depth >= 2
+        capture = last_at[depth]
+        m.d.comb += [
+            capture_lo_q.d.eq(last_at[depth - 2] & valid_at[depth - 2]),
+            capture_q.d.eq(last_at[depth - 1] & valid_at[depth - 1]),
+            draining_next.eq(capture | (draining & ~last_sent)),
+        ]
         with m.If(sent):
             m.d.sync += drain_row.eq(drain_row + 1)
             with m.If(last_sent):
-                m.d.sync += [drain_row.eq(0), draining.eq(0)]
+                m.d.sync += drain_row.eq(0)
         for r in range(R):
-            with m.If(capture):  # the bank still holds the tile's biases (see `lead`)
+            # the bank still holds the tile's biases (see `lead`)
+            with m.If(capture_q.q[r * groups]):
                 m.d.sync += held_bias[r].eq(Mux(bank_at[depth], bias[1][r], bias[0][r]))
             for c in range(C):
-                word = held[r].as_value()[c * cfg.acc_bits : (c + 1) * cfg.acc_bits]
                 value = pes[r * C + c].acc
-                with m.If(capture_lo):
-                    m.d.sync += word[:lo].eq(value[:lo])
-                with m.If(capture):
-                    m.d.sync += word[lo:].eq(value[lo:])
+                with m.If(capture_lo_q.q[r * groups + c // GROUP_COLS]):
+                    m.d.sync += word(held[r], c)[:lo].eq(value[:lo])
+                with m.If(capture_q.q[r * groups + c // GROUP_COLS]):
+                    m.d.sync += word(held[r], c)[lo:].eq(value[lo:])
         with m.If(capture):
-            m.d.sync += [draining.eq(1), in_flight.eq(0)]
+            m.d.sync += in_flight.eq(0)
         with m.If(issue & last_row):
             m.d.sync += in_flight.eq(1)
         # a row tile's bank is free for the next but one once its last tile is captured

@@ -58,7 +58,8 @@ class OutputStage(wiring.Component):
     whenever its skid register is empty, and a result that finds the output register taken
     waits there, so ``i.ready`` is a flip-flop (the results port's ``ready`` reaches no
     enable upstream); without back-pressure the stage adds 3 cycles of latency and none of
-    throughput. ``pending`` is high while a result is in stage 1, stage 2 or the skid.
+    throughput. ``pending`` is high while a result is in stage 1, stage 2 or the skid;
+    ``ready_next`` is what ``i.ready`` will be in the next cycle.
     """
 
     def __init__(self, *, cols: int, a_bits: int, acc_bits: int):
@@ -74,6 +75,7 @@ class OutputStage(wiring.Component):
                 "requant": In(1),
                 "shift": In(range(acc_bits)),
                 "pending": Out(1),
+                "ready_next": Out(1),
             }
         )
 
@@ -167,8 +169,12 @@ class OutputStage(wiring.Component):
                 self.o.valid.eq(skid_valid | valid2),
                 # one vector: see WindowQueue
                 self.o.payload.as_value().eq(Mux(skid_valid, skid, result)),
-                skid_valid.eq(0),
             ]
         with m.Elif(advance):
-            m.d.sync += [skid.eq(result), skid_valid.eq(valid2)]
+            m.d.sync += skid.eq(result)
+        # the skid's next state, named: `ready_next` is `i.ready` a cycle ahead, for a user
+        # that registers what it does with `i.ready` (the dense array's buffer enables)
+        skid_valid_next = Mux(free, 0, Mux(advance, valid2, skid_valid))
+        m.d.sync += skid_valid.eq(skid_valid_next)
+        m.d.comb += self.ready_next.eq(~skid_valid_next)
         return m

@@ -32,7 +32,14 @@ from amaranth.sim import Simulator
 
 from accel.errors import AccelError
 from accel.fpga.tools import run_tool
-from accel.hw.fabric import BLOCK_RAM_LATENCY, MULTIPLIER_LATENCY, BlockRAM, Multiplier
+from accel.hw.fabric import (
+    BLOCK_RAM_LATENCY,
+    MULTIPLIER_LATENCY,
+    BlockRAM,
+    ClearingAdder,
+    FanoutRegister,
+    Multiplier,
+)
 from accel.hw.fabric.block_ram import dp16kd_tiling
 
 assert MULTIPLIER_LATENCY == 3 and BLOCK_RAM_LATENCY == 2  # what the models below expect
@@ -740,3 +747,119 @@ def test_ice40_generic_block_ram_netlist_on_icarus(ice40_block_rams, tmp_path):
         sub.mkdir()
         (sub / f"{name}.v").write_text((folder / f"{name}_net.v").read_text())
         run_block_ram(sub, None, name, [cells], w, d, defines=("NO_ICE40_DEFAULT_ASSIGNMENTS",))
+
+
+# --- the fanout register: copies that stay copies -------------------------------------------
+
+
+def fanout_stimulus(cycles: int = 64) -> list[dict[str, int]]:
+    rng = random.Random(7)
+    return [{"d": rng.getrandbits(1)} for _ in range(cycles)]
+
+
+def fanout_expected(stim: list[dict[str, int]], copies: int) -> list[int | None]:
+    """``q`` in each cycle: the previous cycle's ``d`` in every bit."""
+    everywhere = [(1 << copies) - 1 if v["d"] else 0 for v in stim]
+    return ([None] + everywhere)[: len(stim)]
+
+
+def test_generic_fanout_register_copies_d_a_cycle_later():
+    stim = fanout_stimulus()
+    got = amaranth_trace(FanoutRegister(copies=5), stim, "q")
+    assert got[0] == 0  # reset
+    check_trace(got, fanout_expected(stim, 5), "fanout")
+
+
+def test_fanout_register_copies_survive_synthesis(tmp_path):
+    """Yosys merges identical flip-flops: the generic description is one TRELLIS_FF, the
+    instantiated one keeps a flip-flop per copy and nothing else."""
+    ecp5 = synthesize(
+        tmp_path / "ecp5",
+        "synth_ecp5",
+        {"fan_ecp5": FanoutRegister(copies=6, fabric="ecp5"), "fan_gen": FanoutRegister(copies=6)},
+    )
+    assert ecp5["fan_ecp5"] == {"TRELLIS_FF": 6}
+    assert ecp5["fan_gen"] == {"TRELLIS_FF": 1}
+    ice40 = synthesize(
+        tmp_path / "ice40", "synth_ice40", {"fan_ice40": FanoutRegister(copies=3, fabric="ice40")}
+    )
+    assert ice40["fan_ice40"] == {"SB_DFFSR": 3}
+
+
+@needs_icarus
+def test_ecp5_fanout_register_on_icarus(tmp_path):
+    """The TRELLIS_FF instances on Yosys's own cell model, against the generic promise."""
+    dut = FanoutRegister(copies=4, fabric="ecp5")
+    (tmp_path / "fan.v").write_text(verilog.convert(dut, name="fan", emit_src=False))
+    stim = fanout_stimulus()
+    lib = _ecp5_cell_library(tmp_path)
+    got = icarus_trace(
+        tmp_path, ["fan.v", *lib], "fan", stim, [("d", 1)], ("q", 4, False),
+        defines=("NO_INCLUDES",),
+    )  # fmt: skip
+    check_trace(got, fanout_expected(stim, 4), "fanout on Icarus")
+
+
+# --- the clearing adder: the mask inside the carry chain -----------------------------------
+
+
+def adder_stimulus(width: int, cycles: int = 300) -> list[dict[str, int]]:
+    rng = random.Random(width)
+    top = (1 << width) - 1
+    corners = [(top, top, 0), (top, 1, 0), (top, top, 1), (0, top, 0), (top, 0, 1), (1, top, 0)]
+    bits = rng.getrandbits
+    rand = [(bits(width), bits(width), bits(1)) for _ in range(cycles)]
+    return [{"a": a, "b": b, "clear": c} for a, b, c in corners + rand]
+
+
+def adder_expected(stim: list[dict[str, int]]) -> list[int | None]:
+    """The sum registered: each cycle's ``s`` is the previous cycle's sum."""
+    return [None] + [(0 if v["clear"] else v["a"]) + v["b"] for v in stim][:-1]
+
+
+class RegisteredSum(wiring.Component):
+    """A ClearingAdder with its sum in a register, so that it runs on a clock."""
+
+    def __init__(self, width: int, fabric: str = "generic"):
+        self._adder = ClearingAdder(width=width, fabric=fabric)
+        super().__init__(
+            {"a": In(width), "b": In(width), "clear": In(1), "s": Out(width + 1)}
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.adder = adder = self._adder
+        m.d.comb += [adder.a.eq(self.a), adder.b.eq(self.b), adder.clear.eq(self.clear)]
+        m.d.sync += self.s.eq(adder.s)
+        return m
+
+
+@pytest.mark.parametrize("width", [1, 2, 7, 16])
+def test_generic_clearing_adder_against_python(width):
+    stim = adder_stimulus(width)
+    got = amaranth_trace(RegisteredSum(width), stim, "s")
+    assert got[1:] == adder_expected(stim)[1:]
+
+
+def test_ecp5_clearing_adder_is_its_carry_chain(tmp_path):
+    """No LUT4: the mask is in the CCU2C halves; (width + 1) / 2 rounded up of them."""
+    designs = {f"add{w}": ClearingAdder(width=w, fabric="ecp5") for w in (16, 7)}
+    cells = synthesize(tmp_path, "synth_ecp5", designs)
+    assert cells["add16"] == {"CCU2C": 9}
+    assert cells["add7"] == {"CCU2C": 4}
+
+
+@needs_icarus
+@pytest.mark.parametrize("width", [1, 2, 7, 16])
+def test_ecp5_clearing_adder_on_icarus(tmp_path, width):
+    """The CCU2C instances on Yosys's own CCU2C model, every output against Python."""
+    dut = RegisteredSum(width, fabric="ecp5")
+    (tmp_path / "add.v").write_text(verilog.convert(dut, name="add", emit_src=False))
+    stim = adder_stimulus(width)
+    lib = _ecp5_cell_library(tmp_path)
+    ports = [("a", width), ("b", width), ("clear", 1)]
+    got = icarus_trace(
+        tmp_path, ["add.v", *lib], "add", stim, ports, ("s", width + 1, False),
+        defines=("NO_INCLUDES",),
+    )  # fmt: skip
+    assert got[1:] == adder_expected(stim)[1:]

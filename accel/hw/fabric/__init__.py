@@ -8,14 +8,18 @@ so the generic description simulated against the golden model times exactly what
 instantiated one does on the device.
 """
 
+from .adder import ClearingAdder
 from .block_ram import BLOCK_RAM_LATENCY, BlockRAM
+from .fanout import FanoutRegister
 from .multiplier import MULTIPLIER_LATENCY, Multiplier
 from .names import FABRICS, check_fabric
 
 __all__ = [
     "BLOCK_RAM_LATENCY",
     "BlockRAM",
+    "ClearingAdder",
     "FABRICS",
+    "FanoutRegister",
     "MULTIPLIER_LATENCY",
     "Multiplier",
     "check_fabric",
