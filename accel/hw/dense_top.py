@@ -119,7 +119,11 @@ class DenseAccelerator(wiring.Component):
 
         m.submodules.counters = counters = EventCounters(cfg, width=self._counter_width)
         k = cfg.result_rows
-        stages = [OutputStage(cols=C, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits) for _ in range(k)]
+        # (the bias is added as a beat moves into the drain register: `biased`)
+        stages = [
+            OutputStage(cols=C, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits, biased=True)
+            for _ in range(k)
+        ]
         for j, st in enumerate(stages):
             m.submodules[f"output_stage{j}" if k > 1 else "output_stage"] = st
         stage = stages[0]
@@ -156,8 +160,8 @@ class DenseAccelerator(wiring.Component):
 
         # --- the output buffer: R x C accumulators, written at capture and shifted up by
         # `result_rows` rows per beat, its first rows copied into a register (the drain
-        # register: the buffer spans the array, so the copy gets a cycle of its own), then
-        # the output stages, which add the rows' biases (a capture never meets a shift: the
+        # register: the buffer spans the array, so the copy gets a cycle of its own, and
+        # adds the row's bias), then the output stages (a capture never meets a shift: the
         # next tile's last row waits until the buffer has drained)
         acc = data.ArrayLayout(signed(cfg.acc_bits), C)
         held = [Signal(acc, name=f"held{r}") for r in range(R)]
@@ -166,7 +170,6 @@ class DenseAccelerator(wiring.Component):
         beats = R // k
         drain_row = Signal(range(beats))
         drained = [Signal(acc, name=f"drained{j}") for j in range(k)]
-        drained_bias = [Signal(signed(cfg.acc_bits), name=f"drained_bias{j}") for j in range(k)]
         drained_valid = Signal()
         drain_moves = ~drained_valid | stage.i.ready
         sent = draining & drain_moves  # a beat left the buffer for the drain register
@@ -203,11 +206,9 @@ class DenseAccelerator(wiring.Component):
             return row.as_value()[c * cfg.acc_bits : (c + 1) * cfg.acc_bits]
 
         for j in range(k):
-            with m.If(move_q.q[j * groups]):
-                m.d.sync += drained_bias[j].eq(held_bias[j])
             for c in range(C):
-                with m.If(move_q.q[j * groups + c // GROUP_COLS]):
-                    m.d.sync += word(drained[j], c).eq(word(held[j], c))
+                with m.If(move_q.q[j * groups + c // GROUP_COLS]):  # wraps, as the stage's
+                    m.d.sync += word(drained[j], c).eq(word(held[j], c) + held_bias[j])
         for r in range(R - k):
             with m.If(shift_q.q[r * groups]):
                 m.d.sync += held_bias[r].eq(held_bias[r + k])
@@ -217,7 +218,6 @@ class DenseAccelerator(wiring.Component):
         for j, st in enumerate(stages):
             m.d.comb += [
                 st.i.payload.acc.eq(drained[j]),
-                st.i.payload.bias.eq(drained_bias[j]),
                 st.i.valid.eq(drained_valid),
                 st.relu.eq(self.relu),
                 st.requant.eq(self.requant),

@@ -10,27 +10,32 @@ from amaranth.lib.wiring import In, Out
 from .params import check_int
 from .timing import OUTPUT_STAGES
 
-__all__ = ["OutputStage", "result_row", "shifted_window"]
+EARLY_LEVELS = 3
+"""With ``biased=True``, the shifter's levels that run in stage 1 (the largest shifts):
+stage 1 has no adder then, and stage 2 is left with the rest."""
+
+__all__ = ["EARLY_LEVELS", "OutputStage", "result_row", "shift_levels"]
 
 
-def shifted_window(value: Value, shift: Value, width: int) -> Value:
-    """The low ``width`` bits of ``value >> shift`` (arithmetic: ``value``'s top bit is
-    its sign), built as a log shifter that computes only the bits the window needs.
+def shift_levels(
+    bits: list[Value], sign: Value, shift: Value, levels: range, width: int
+) -> list[Value]:
+    """``bits`` shifted right by the ``levels`` bits of ``shift`` (largest first),
+    ``sign`` shifting in from the top: a log shifter that computes only the low ``width``
+    bits a window needs, level by level, so that a pipeline can do its upper levels in one
+    stage and the rest in the next.
 
-    The largest shift comes first: each later stage needs ``width`` bits plus the shifts
-    still to come, so the stages hold ``width + 1``, ``width + 3``, ... bits instead of
-    all of ``value`` (71 two-input multiplexers for 9 bits of 33, against 165 for a
-    full barrel shifter, which is what Yosys builds for ``>>``).
+    Each level keeps only the ``width`` bits plus the shifts still to come (every level
+    below it), so the levels hold ``width + 1``, ``width + 3``, ... bits instead of all
+    of ``bits`` (71 two-input multiplexers for 9 bits of 33, against 165 for a full
+    barrel shifter, which is what Yosys builds for ``>>``).
     """
-    bits = [value[i] for i in range(len(value))]
-    sign = value[-1]
-    for k in reversed(range(len(shift))):
+    for k in sorted(levels, reverse=True):
         step = 1 << k
-        later = step - 1  # the most the stages after this one can still shift
-        keep = min(len(bits), width + later)
+        keep = min(len(bits), width + step - 1)
         padded = bits + [sign] * step  # arithmetic: the sign shifts in from the top
         bits = [Mux(shift[k], padded[i + step], bits[i]) for i in range(keep)]
-    return Cat(*bits[:width])
+    return bits
 
 
 def result_row(cols: int, acc_bits: int) -> data.StructLayout:
@@ -62,8 +67,9 @@ class OutputStage(wiring.Component):
     ``ready_next`` is what ``i.ready`` will be in the next cycle.
     """
 
-    def __init__(self, *, cols: int, a_bits: int, acc_bits: int):
+    def __init__(self, *, cols: int, a_bits: int, acc_bits: int, biased: bool = False):
         self._cols = check_int("cols", cols, 1, 256)
+        self._biased = bool(biased)
         self._a_bits = check_int("a_bits", a_bits, 2, 32)
         self._acc_bits = check_int("acc_bits", acc_bits, a_bits, 64)
         acc = signed(acc_bits)
@@ -105,7 +111,19 @@ class OutputStage(wiring.Component):
         # blocks at time 0, and a value assigned in a branch would read X until it changes.
         sums = [Signal(signed(n), name=f"sum{c}") for c in range(C)]
         for c in range(C):
-            m.d.comb += sums[c].eq(self.i.payload.acc[c] + self.i.payload.bias)  # wraps
+            if self._biased:  # the bias is in already: `i.payload.bias` is not read
+                m.d.comb += sums[c].eq(self.i.payload.acc[c])
+            else:
+                m.d.comb += sums[c].eq(self.i.payload.acc[c] + self.i.payload.bias)  # wraps
+        # the shifter's upper levels, in stage 1 when it has no adder (`biased`); the
+        # rounding bit y[shift - 1] is bit `shift` of Cat(0, y)
+        levels = len(self.shift)
+        early = range(max(levels - EARLY_LEVELS, 0), levels) if self._biased else range(0)
+        late = range(levels - len(early))
+        # what stage 2 shifts further: a + 1 bits plus the shifts still to come
+        partial = [
+            Signal(min(n + 1, a + (1 << len(late))), name=f"partial{c}") for c in range(C)
+        ]
         # above[i]: bit i of y is at or above the result's sign bit after the shift
         # (i >= shift + a_bits - 1); the value fits a_bits iff those bits are all equal.
         # A function of `shift` alone, the same for every column and beat.
@@ -121,10 +139,14 @@ class OutputStage(wiring.Component):
             ]
             for c in range(C):
                 m.d.sync += [biased[c].eq(sums[c]), kill[c].eq(self.relu & sums[c][-1])]
+                if early:
+                    bits = [Const(0, 1)] + [sums[c][i] for i in range(n)]
+                    upper = shift_levels(bits, sums[c][-1], self.shift, early, a + 1)
+                    m.d.sync += partial[c].eq(Cat(*upper[: len(partial[c])]))
 
         # Stage 2: the shift, without a wide shifter: only the window that holds
         # y[shift - 1] (the rounding bit) and the a_bits result bits is shifted out
-        # (`shifted_window`); beside it, whether the shifted value fits a_bits; the raw
+        # (`shift_levels`); beside it, whether the shifted value fits a_bits; the raw
         # result (no requantisation) is final here.
         valid2 = Signal()
         requant2 = Signal()
@@ -138,8 +160,10 @@ class OutputStage(wiring.Component):
             for c in range(C):
                 y = biased[c]
                 bits = y.as_unsigned()
+                # (without the early levels, stage 2 shifts Cat(0, y) itself)
+                source = list(partial[c]) if early else [Const(0, 1)] + [y[i] for i in range(n)]
                 m.d.sync += [
-                    windows[c].eq(shifted_window(Cat(Const(0, 1), y), shift1, a + 1)),
+                    windows[c].eq(Cat(*shift_levels(source, y[-1], shift1, late, a + 1)[: a + 1])),
                     raws[c].eq(Mux(kill[c], 0, y)),
                     fits2[c].eq(((bits & above1) == 0) | ((bits | ~above1) == (1 << n) - 1)),
                     negative[c].eq(y[-1]),

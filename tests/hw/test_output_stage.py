@@ -64,11 +64,25 @@ def drive(dut: OutputStage, cols: int, cases, seed: int = 0) -> list[list[int]]:
     return got
 
 
-def run_cases(a_bits: int, acc_bits: int, cols: int, cases) -> None:
-    """``cases``: (accs, bias, relu, shift or None); every one against the golden model."""
+def wrap(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def run_cases(a_bits: int, acc_bits: int, cols: int, cases, *, biased: bool = False) -> None:
+    """``cases``: (accs, bias, relu, shift or None); every one against the golden model.
+    ``biased``: the stage is given the sums with the bias added (what the dense array
+    does) and a bias port that holds a decoy it must not read."""
     cfg = ArrayConfig(w_bits=2, a_bits=a_bits, acc_bits=acc_bits)
-    dut = OutputStage(cols=cols, a_bits=a_bits, acc_bits=acc_bits)
-    got = drive(dut, cols, cases, seed=len(cases))
+    dut = OutputStage(cols=cols, a_bits=a_bits, acc_bits=acc_bits, biased=biased)
+    driven = cases
+    if biased:
+        decoy = wrap(0x5A5A5A5A5A5A5A5A, acc_bits)
+        driven = [
+            ([wrap(v + bias, acc_bits) for v in accs], decoy, relu, shift)
+            for accs, bias, relu, shift in cases
+        ]
+    got = drive(dut, cols, driven, seed=len(cases))
     assert len(got) == len(cases)
     for (accs, bias, relu, shift), y in zip(cases, got, strict=True):
         assert y == golden(cfg, accs, bias, relu, shift), (
@@ -108,8 +122,9 @@ def extremes(bits: int) -> list[int]:
     return [lo, lo + 1, -2, -1, 0, 1, 2, hi - 1, hi]
 
 
+@pytest.mark.parametrize("biased", [False, True])
 @pytest.mark.parametrize("a_bits, acc_bits", WIDTHS)
-def test_random(a_bits, acc_bits):
+def test_random(a_bits, acc_bits, biased):
     rng = random.Random(acc_bits * 100 + a_bits)
     lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
 
@@ -128,11 +143,12 @@ def test_random(a_bits, acc_bits):
         bias = value() if rng.random() < 0.8 else 0
         shift = rng.choice([None, rng.randrange(acc_bits), rng.randrange(min(acc_bits, 6))])
         cases.append((accs, bias, rng.random() < 0.5, shift))
-    run_cases(a_bits, acc_bits, 4, cases)
+    run_cases(a_bits, acc_bits, 4, cases, biased=biased)
 
 
+@pytest.mark.parametrize("biased", [False, True])
 @pytest.mark.parametrize("a_bits, acc_bits", WIDTHS)
-def test_every_shift_on_extremes(a_bits, acc_bits):
+def test_every_shift_on_extremes(a_bits, acc_bits, biased):
     """Every shift 0..acc_bits-1 on the accumulator extremes and on halves of each shift
     (``-(2**s) * k - 2**(s-1)``: a negative value exactly half-way), with and without
     ReLU and bias."""
@@ -146,7 +162,7 @@ def test_every_shift_on_extremes(a_bits, acc_bits):
             accs = list(group) + [0] * (4 - len(group))
             for bias, relu in [(0, False), (0, True), (-1, False), (1, True)]:
                 cases.append((accs, bias, relu, shift))
-    run_cases(a_bits, acc_bits, 4, cases)
+    run_cases(a_bits, acc_bits, 4, cases, biased=biased)
 
 
 @pytest.mark.parametrize("a_bits, acc_bits", WIDTHS)
@@ -173,6 +189,7 @@ def test_exhaustive_tiny():
                 for accs in chunks(range(-8, 8), 4):
                     cases.append((list(accs), bias, relu, shift))
     run_cases(2, 4, 4, cases)
+    run_cases(2, 4, 4, cases, biased=True)
 
 
 @pytest.mark.parametrize(
