@@ -54,9 +54,10 @@ class OutputStage(wiring.Component):
     ``acc_bits``.
 
     Three registered stages (``timing.OUTPUT_STAGES``), so that neither the wide adder nor
-    the shifter sits on a path to the results port: stage 1 adds the bias, stage 2 shifts
-    and finds whether the shifted value fits, stage 3 rounds and saturates; ReLU is a zero
-    in the last multiplexer. The requantiser has no adder or comparator wider
+    the shifter sits on a path to the results port: stage 1 adds the bias, stage 2 shifts,
+    rounds and finds whether the shifted value fits, stage 3 saturates; ReLU is a zero
+    in the last multiplexer. With ``biased`` the bias comes added (``i.payload.bias`` is
+    not read) and stage 1 does the shifter's upper ``EARLY_LEVELS`` levels instead. The requantiser has no adder or comparator wider
     than ``a_bits``: it shifts out only the ``a_bits + 1`` bits it keeps, and finds
     saturation as "the bits at and above the result's sign are not all equal". ``relu``,
     ``requant`` and ``shift`` are taken with each beat as it enters. The pipeline moves
@@ -146,11 +147,13 @@ class OutputStage(wiring.Component):
 
         # Stage 2: the shift, without a wide shifter: only the window that holds
         # y[shift - 1] (the rounding bit) and the a_bits result bits is shifted out
-        # (`shift_levels`); beside it, whether the shifted value fits a_bits; the raw
-        # result (no requantisation) is final here.
+        # (`shift_levels`), and the rounding bit added to it (an a_bits + 1 wide sum:
+        # only hi + 1 can leave the a_bits range); beside it, whether the shifted value
+        # fits a_bits; the raw result (no requantisation) is final here.
         valid2 = Signal()
         requant2 = Signal()
-        windows = [Signal(a + 1, name=f"window{c}") for c in range(C)]
+        windows = [Signal(a + 1, name=f"window{c}") for c in range(C)]  # comb
+        rounded2 = [Signal(signed(a + 1), name=f"rounded{c}") for c in range(C)]
         raws = [Signal(signed(n), name=f"raw{c}") for c in range(C)]
         fits2 = [Signal(name=f"fits2_{c}") for c in range(C)]
         negative = [Signal(name=f"negative{c}") for c in range(C)]
@@ -162,8 +165,11 @@ class OutputStage(wiring.Component):
                 bits = y.as_unsigned()
                 # (without the early levels, stage 2 shifts Cat(0, y) itself)
                 source = list(partial[c]) if early else [Const(0, 1)] + [y[i] for i in range(n)]
+                m.d.comb += windows[c].eq(
+                    Cat(*shift_levels(source, y[-1], shift1, late, a + 1)[: a + 1])
+                )
                 m.d.sync += [
-                    windows[c].eq(Cat(*shift_levels(source, y[-1], shift1, late, a + 1)[: a + 1])),
+                    rounded2[c].eq(windows[c][1:].as_signed() + windows[c][0]),
                     raws[c].eq(Mux(kill[c], 0, y)),
                     fits2[c].eq(((bits & above1) == 0) | ((bits | ~above1) == (1 << n) - 1)),
                     negative[c].eq(y[-1]),
@@ -171,13 +177,13 @@ class OutputStage(wiring.Component):
                 ]
         m.d.comb += self.pending.eq(valid1 | valid2 | skid_valid)
 
-        # Stage 3: round half up and saturate, without a wide adder or comparator: the
-        # rounding add is a_bits wide, only hi + 1 can overflow it, and whether the value
-        # fits a_bits was found in stage 1.
+        # Stage 3: saturate, without an adder or a comparator: the rounded value is hi + 1
+        # where its top two bits differ, and whether the value fits a_bits was found in
+        # stage 2.
         ys = []
         for c in range(C):
-            half, t = windows[c][0], windows[c][1:].as_signed()
-            rounded = Mux((t == hi) & half, hi, t + half)
+            r = rounded2[c]
+            rounded = Mux(r[a] ^ r[a - 1], hi, r[:a].as_signed())
             saturated = Mux(fits2[c], rounded, Mux(negative[c], lo, hi))
             out = Signal(signed(n), name=f"y{c}")  # acc_bits wide: the beat's field
             m.d.comb += out.eq(Mux(requant2, Mux(kill2[c], 0, saturated), raws[c]))
