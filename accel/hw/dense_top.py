@@ -251,9 +251,12 @@ class DenseAccelerator(wiring.Component):
         # comparisons of the lanes' row-tile counts with the issue's
         ahead = [Signal(range(4), name=f"ahead{i}") for i in range(U)]
 
-        # the row tile's weights are all written: every lane has finished it (a gate of the
-        # counters' flip-flops, with no path from the lanes or the issue logic into it)
-        m.d.comb += weights_ok.eq(Cat(a != 0 for a in ahead).all())
+        # the row tile's weights are all written: every lane has finished it. Registered
+        # as two candidates, with and without a row tile advanced in the previous cycle,
+        # from the counters before that advance: a multiplexer of three flip-flops, with
+        # no path from the counters, the lanes or the issue logic into it
+        ok_kept, ok_advanced, advanced = Signal(), Signal(), Signal()
+        m.d.comb += weights_ok.eq(Mux(advanced, ok_advanced, ok_kept))
 
         # a bank is a power-of-two half of the memory: its address is the block with the
         # bank bit on top, wiring rather than an adder on the read address
@@ -490,6 +493,13 @@ class DenseAccelerator(wiring.Component):
         advance = issue & last_row & last_col
         for a, ln in zip(ahead, lanes, strict=True):
             m.d.sync += a.eq(a + ln.tile_end - advance)
+        # (what `ahead != 0` will be for every lane, whether or not this cycle advances)
+        before = [a + ln.tile_end for a, ln in zip(ahead, lanes, strict=True)]
+        m.d.sync += [
+            ok_kept.eq(Cat(b != 0 for b in before).all()),
+            ok_advanced.eq(Cat(b > 1 for b in before).all()),
+            advanced.eq(advance),
+        ]
         with m.FSM() as fsm:
             with m.State("IDLE"), m.If(self.start):
                 m.d.sync += [
@@ -499,6 +509,8 @@ class DenseAccelerator(wiring.Component):
                     one_block.eq(self.blocks == 1),
                     one_col.eq(self.col_tiles == 1),
                     *(a.eq(0) for a in ahead),
+                    ok_kept.eq(0),
+                    ok_advanced.eq(0),
                     window_valid.eq(0),
                     in_flight.eq(0),
                     drained_free.eq(1),

@@ -57,8 +57,9 @@ class OutputStage(wiring.Component):
     the shifter sits on a path to the results port: stage 1 adds the bias, stage 2 shifts,
     rounds and finds whether the shifted value fits, stage 3 saturates; ReLU is a zero
     in the last multiplexer. With ``biased`` the bias comes added (``i.payload.bias`` is
-    not read) and stage 1 does the shifter's upper ``EARLY_LEVELS`` levels instead. The requantiser has no adder or comparator wider
-    than ``a_bits``: it shifts out only the ``a_bits + 1`` bits it keeps, and finds
+    not read) and stage 1 does the shifter's upper ``EARLY_LEVELS`` levels instead. The
+    requantiser has no adder or comparator wider than ``a_bits``: it shifts out only the
+    ``a_bits + 1`` bits it keeps, and finds
     saturation as "the bits at and above the result's sign are not all equal". ``relu``,
     ``requant`` and ``shift`` are taken with each beat as it enters. The pipeline moves
     whenever its skid register is empty, and a result that finds the output register taken
