@@ -184,9 +184,20 @@ class DenseAccelerator(wiring.Component):
         # move and the captures, registered from the next values of the flags they are
         # made of (`draining`, `drained_valid` and the output stage's skid are registered
         # only from the names below, so each copy equals its flag in every cycle).
+        # The results port's `ready` arrives late (from outside the array): it enters only
+        # the last gate before the copies, the rest is made of flip-flops beforehand
+        # (kept as wires, so that the mapper leaves that structure alone).
         groups = -(-C // GROUP_COLS)
         draining_next, drained_valid_next = Signal(), Signal()
-        moves_next = ~drained_valid_next | stage.ready_next
+        moves_unless_ready = Signal(attrs={"keep": 1})  # the move, if `ready` is low
+        shift_unless_ready = Signal(attrs={"keep": 1})
+        shift_if_ready = Signal(attrs={"keep": 1})
+        m.d.comb += [
+            moves_unless_ready.eq(~drained_valid_next | stage.ready_next_if_stalled),
+            shift_if_ready.eq(draining_next),
+            shift_unless_ready.eq(draining_next & moves_unless_ready),
+        ]
+        moves_next = moves_unless_ready | self.results.ready
         m.d.comb += drained_valid_next.eq(Mux(drain_moves, draining, drained_valid))
         m.d.sync += [draining.eq(draining_next), drained_valid.eq(drained_valid_next)]
         shift_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
@@ -198,7 +209,7 @@ class DenseAccelerator(wiring.Component):
         m.submodules.capture_lo_q = capture_lo_q
         m.submodules.capture_q = capture_q
         m.d.comb += [
-            shift_q.d.eq(draining_next & moves_next),
+            shift_q.d.eq(shift_unless_ready | (shift_if_ready & self.results.ready)),
             move_q.d.eq(moves_next),
         ]
 

@@ -66,7 +66,10 @@ class OutputStage(wiring.Component):
     waits there, so ``i.ready`` is a flip-flop (the results port's ``ready`` reaches no
     enable upstream); without back-pressure the stage adds 3 cycles of latency and none of
     throughput. ``pending`` is high while a result is in stage 1, stage 2 or the skid;
-    ``ready_next`` is what ``i.ready`` will be in the next cycle.
+    ``ready_next_if_stalled`` is what ``i.ready`` will be in the next cycle if ``o.ready``
+    is low now (it will be high if ``o.ready`` is high): a function of flip-flops only, so
+    that a user registering what it does with ``i.ready`` can put the results port's
+    ``ready`` in its last gate.
     """
 
     def __init__(self, *, cols: int, a_bits: int, acc_bits: int, biased: bool = False):
@@ -83,7 +86,7 @@ class OutputStage(wiring.Component):
                 "requant": In(1),
                 "shift": In(range(acc_bits)),
                 "pending": Out(1),
-                "ready_next": Out(1),
+                "ready_next_if_stalled": Out(1),
             }
         )
 
@@ -203,9 +206,9 @@ class OutputStage(wiring.Component):
             ]
         with m.Elif(advance):
             m.d.sync += skid.eq(result)
-        # the skid's next state, named: `ready_next` is `i.ready` a cycle ahead, for a user
-        # that registers what it does with `i.ready` (the dense array's buffer enables)
+        # the skid's next state; `i.ready` next is `free | (~skid_valid & ~valid2)`, whose
+        # part without `o.ready` is the port below
         skid_valid_next = Mux(free, 0, Mux(advance, valid2, skid_valid))
         m.d.sync += skid_valid.eq(skid_valid_next)
-        m.d.comb += self.ready_next.eq(~skid_valid_next)
+        m.d.comb += self.ready_next_if_stalled.eq(~self.o.valid | (~skid_valid & ~valid2))
         return m
