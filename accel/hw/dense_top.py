@@ -188,43 +188,40 @@ class DenseAccelerator(wiring.Component):
         # the last gate before the copies, the rest is made of flip-flops beforehand
         # (kept as wires, so that the mapper leaves that structure alone).
         groups = -(-C // GROUP_COLS)
-        draining_next, drained_valid_next = Signal(), Signal()
+
+        def copies(name: str, rows: int, d: Value) -> Value:
+            """A copy of ``d``, a cycle later, per group of GROUP_COLS columns of ``rows``
+            rows (copy ``row * groups + column // GROUP_COLS``)."""
+            m.submodules[name] = reg = FanoutRegister(copies=rows * groups, fabric=self._fabric)
+            m.d.comb += reg.d.eq(d)
+            return reg.q
+
+        draining_next = Signal(attrs={"keep": 1})
+        drained_valid_next = Signal()
         moves_unless_ready = Signal(attrs={"keep": 1})  # the move, if `ready` is low
         shift_unless_ready = Signal(attrs={"keep": 1})
-        shift_if_ready = Signal(attrs={"keep": 1})
         m.d.comb += [
+            drained_valid_next.eq(Mux(drain_moves, draining, drained_valid)),
             moves_unless_ready.eq(~drained_valid_next | stage.ready_next_if_stalled),
-            shift_if_ready.eq(draining_next),
             shift_unless_ready.eq(draining_next & moves_unless_ready),
         ]
-        moves_next = moves_unless_ready | self.results.ready
-        m.d.comb += drained_valid_next.eq(Mux(drain_moves, draining, drained_valid))
         m.d.sync += [draining.eq(draining_next), drained_valid.eq(drained_valid_next)]
-        shift_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
-        move_q = FanoutRegister(copies=k * groups, fabric=self._fabric)
-        capture_lo_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
-        capture_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
-        m.submodules.shift_q = shift_q
-        m.submodules.move_q = move_q
-        m.submodules.capture_lo_q = capture_lo_q
-        m.submodules.capture_q = capture_q
-        m.d.comb += [
-            shift_q.d.eq(shift_unless_ready | (shift_if_ready & self.results.ready)),
-            move_q.d.eq(moves_next),
-        ]
+        ready = self.results.ready
+        shift_q = copies("shift_q", R, shift_unless_ready | (draining_next & ready))
+        move_q = copies("move_q", k, moves_unless_ready | ready)
 
         def word(row: Value, c: int) -> Value:
             return row.as_value()[c * cfg.acc_bits : (c + 1) * cfg.acc_bits]
 
         for j in range(k):
             for c in range(C):
-                with m.If(move_q.q[j * groups + c // GROUP_COLS]):  # wraps, as the stage's
+                with m.If(move_q[j * groups + c // GROUP_COLS]):  # wraps, as the stage's
                     m.d.sync += word(drained[j], c).eq(word(held[j], c) + held_bias[j])
         for r in range(R - k):
-            with m.If(shift_q.q[r * groups]):
+            with m.If(shift_q[r * groups]):
                 m.d.sync += held_bias[r].eq(held_bias[r + k])
             for c in range(C):
-                with m.If(shift_q.q[r * groups + c // GROUP_COLS]):
+                with m.If(shift_q[r * groups + c // GROUP_COLS]):
                     m.d.sync += word(held[r], c).eq(word(held[r + k], c))
         for j, st in enumerate(stages):
             m.d.comb += [
@@ -378,19 +375,13 @@ class DenseAccelerator(wiring.Component):
         m.d.sync += x_op.eq(x_at[-1])
 
         # the PEs: products land DENSE_PRODUCT cycles after the operands; a tile's first
-        # product replaces the sum (its bias is added in the output stage)
+        # product replaces the sum (its bias is added as the beat enters the drain register)
         land = timing.DENSE_READ + timing.DENSE_OPERANDS + timing.DENSE_PRODUCT
         assert land + timing.DENSE_ACCUMULATE == depth
         # `valid` enables and `first` clears every accumulator bit: each group of
         # GROUP_COLS PEs of a row gets its own copy of what the delay line holds at `land`
-        valid_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
-        first_q = FanoutRegister(copies=R * groups, fabric=self._fabric)
-        m.submodules.valid_q = valid_q
-        m.submodules.first_q = first_q
-        m.d.comb += [
-            valid_q.d.eq(valid_at[land - 1]),
-            first_q.d.eq(first_at[land - 1] & valid_at[land - 1]),
-        ]
+        valid_q = copies("valid_q", R, valid_at[land - 1])
+        first_q = copies("first_q", R, first_at[land - 1] & valid_at[land - 1])
         pes = []
         for r in range(R):
             for c in range(C):
@@ -406,8 +397,8 @@ class DenseAccelerator(wiring.Component):
                 m.d.comb += [
                     pe.w.eq(w_op[r]),
                     pe.x.eq(x_op[c]),
-                    pe.valid.eq(valid_q.q[r * groups + c // GROUP_COLS]),
-                    pe.first.eq(first_q.q[r * groups + c // GROUP_COLS]),
+                    pe.valid.eq(valid_q[r * groups + c // GROUP_COLS]),
+                    pe.first.eq(first_q[r * groups + c // GROUP_COLS]),
                 ]
         lo = pes[0].lo_bits
 
@@ -417,24 +408,22 @@ class DenseAccelerator(wiring.Component):
         # stages take)
         assert depth >= 2
         capture = last_at[depth]
-        m.d.comb += [
-            capture_lo_q.d.eq(last_at[depth - 2] & valid_at[depth - 2]),
-            capture_q.d.eq(last_at[depth - 1] & valid_at[depth - 1]),
-            draining_next.eq(capture | (draining & ~last_sent)),
-        ]
+        capture_lo_q = copies("capture_lo_q", R, last_at[depth - 2] & valid_at[depth - 2])
+        capture_q = copies("capture_q", R, last_at[depth - 1] & valid_at[depth - 1])
+        m.d.comb += draining_next.eq(capture | (draining & ~last_sent))
         with m.If(sent):
             m.d.sync += drain_row.eq(drain_row + 1)
             with m.If(last_sent):
                 m.d.sync += drain_row.eq(0)
         for r in range(R):
             # the bank still holds the tile's biases (see `lead`)
-            with m.If(capture_q.q[r * groups]):
+            with m.If(capture_q[r * groups]):
                 m.d.sync += held_bias[r].eq(Mux(bank_at[depth], bias[1][r], bias[0][r]))
             for c in range(C):
                 value = pes[r * C + c].acc
-                with m.If(capture_lo_q.q[r * groups + c // GROUP_COLS]):
+                with m.If(capture_lo_q[r * groups + c // GROUP_COLS]):
                     m.d.sync += word(held[r], c)[:lo].eq(value[:lo])
-                with m.If(capture_q.q[r * groups + c // GROUP_COLS]):
+                with m.If(capture_q[r * groups + c // GROUP_COLS]):
                     m.d.sync += word(held[r], c)[lo:].eq(value[lo:])
         with m.If(capture):
             m.d.sync += in_flight.eq(0)
